@@ -1,0 +1,207 @@
+"""Every setting in one typed table, read from `IMGDROP_*` environment variables (and CLI flags).
+
+A bad value fails at start-up naming the variable. `docs/configuration.md` is generated from this
+table (`imgdrop config --markdown`), and a test checks that every setting is documented there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from imgdrop.core.errors import ImgdropError
+
+MB = 1024 * 1024
+
+
+class SettingsError(ImgdropError):
+    """A setting has a bad value (the message names the variable)."""
+
+    code = "bad_setting"
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw.replace("_", ""))
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return raw
+
+    return parse
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _types(raw: str) -> tuple[str, ...]:
+    known = {"jpeg", "png", "webp", "gif", "avif", "heic", "tiff"}
+    values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
+    unknown = sorted(set(values) - known)
+    if unknown or not values:
+        raise ValueError(f"unknown types {unknown}; choose from {sorted(known)}")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Field order is the documentation order."""
+
+    backend: str = "local"
+    data_dir: Path = Path("imgdrop-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    secret_key: str = ""
+    workers: int = max(1, os.cpu_count() or 1)
+    max_upload_bytes: int = 50 * MB
+    max_pixels: int = 250_000_000
+    max_frames: int = 1000
+    allowed_types: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "heic")
+    upload_expires_s: int = 600
+    download_expires_s: int = 900
+    session_days: int = 14
+    cookie_secure: str = "auto"
+    job_max_attempts: int = 5
+    stale_processing_s: int = 900
+    s3_bucket: str = ""
+    dynamodb_table: str = ""
+    aws_region: str = "us-east-1"
+    s3_endpoint_url: str = ""
+    dynamodb_endpoint_url: str = ""
+    web_origin: str = ""
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        """Where browsers reach this server (IMGDROP_PUBLIC_URL, or http://host:port)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        return f"http://{host}:{self.port}"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the non-None `changes` applied (CLI flags win over the environment)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One row of the settings table: parser and help text."""
+
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS_DOC: dict[str, SettingDoc] = {
+    "backend": SettingDoc(
+        _choice("local", "aws"),
+        "`local` (filesystem blobs, SQLite catalog, in-process worker) or `aws` (S3 + DynamoDB).",
+    ),
+    "data_dir": SettingDoc(Path, "Local backend: directory for blobs, the SQLite catalog and keys."),
+    "host": SettingDoc(_str, "Address `imgdrop serve` listens on."),
+    "port": SettingDoc(_positive_int, "Port `imgdrop serve` listens on."),
+    "public_url": SettingDoc(
+        _str, "URL browsers use to reach the app (default `http://HOST:PORT`); https enables "
+        "Secure cookies.",
+    ),
+    "secret_key": SettingDoc(
+        _str, "Key that signs local upload forms and download URLs. Default: generated once and "
+        "kept in `DATA_DIR/secret.key`.",
+    ),
+    "workers": SettingDoc(_positive_int, "Thumbnail worker processes (default: one per core)."),
+    "max_upload_bytes": SettingDoc(_positive_int, "Largest accepted upload, in bytes."),
+    "max_pixels": SettingDoc(
+        _positive_int, "Largest accepted width x height, read from the header before decoding.",
+    ),
+    "max_frames": SettingDoc(_positive_int, "Most frames accepted in an animated GIF or WebP."),
+    "allowed_types": SettingDoc(
+        _types, "Comma-separated accepted input types, decided from content: jpeg, png, webp, "
+        "gif, avif, heic, tiff.",
+    ),
+    "upload_expires_s": SettingDoc(
+        _positive_int, "Lifetime of an upload form, seconds (at most 600)."),
+    "download_expires_s": SettingDoc(
+        _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."),
+    "session_days": SettingDoc(_positive_int, "Lifetime of a sign-in session or API token, days."),
+    "cookie_secure": SettingDoc(
+        _choice("auto", "true", "false"),
+        "Mark the session cookie Secure: `auto` does so when PUBLIC_URL is https.",
+    ),
+    "job_max_attempts": SettingDoc(
+        _positive_int, "Tries of a transiently failing thumbnail job before the item is `failed`.",
+    ),
+    "stale_processing_s": SettingDoc(
+        _positive_int, "An item `processing` this long with no upload is marked `failed`.",
+    ),
+    "s3_bucket": SettingDoc(_str, "AWS backend: the S3 bucket name."),
+    "dynamodb_table": SettingDoc(_str, "AWS backend: the DynamoDB table name."),
+    "aws_region": SettingDoc(_str, "AWS backend: the region."),
+    "s3_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of an S3-compatible store."),
+    "dynamodb_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of a DynamoDB-compatible "
+                                        "store."),
+    "web_origin": SettingDoc(_str, "AWS backend: the web app's origin, for the bucket's CORS."),
+    "log_level": SettingDoc(_choice("debug", "info", "warning", "error"), "Logging level."),
+}
+
+LIMITS = {"upload_expires_s": 600, "download_expires_s": 900}
+
+
+def env_name(field_name: str) -> str:
+    """`max_pixels` -> `IMGDROP_MAX_PIXELS`."""
+    return "IMGDROP_" + field_name.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from `IMGDROP_*` variables, then `overrides`; raises SettingsError naming the var."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(env_name(f.name))
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = SETTINGS_DOC[f.name].parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name(f.name)}={raw!r}: {exc}") from None
+    settings = Settings(**values).with_overrides(**overrides)
+    for name, limit in LIMITS.items():
+        if getattr(settings, name) > limit:
+            raise SettingsError(f"{env_name(name)} must be at most {limit}")
+    if settings.backend == "aws" and not (settings.s3_bucket and settings.dynamodb_table):
+        raise SettingsError("IMGDROP_BACKEND=aws needs IMGDROP_S3_BUCKET and "
+                            "IMGDROP_DYNAMODB_TABLE")
+    return settings
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown (docs/configuration.md)."""
+    defaults = Settings()
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = getattr(defaults, f.name)
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        if f.name == "workers":
+            default = "CPU count"
+        shown = f"`{default}`" if default != "" else "(empty)"
+        rows.append(f"| `{env_name(f.name)}` | {shown} | {SETTINGS_DOC[f.name].help} |")
+    return "\n".join(rows) + "\n"
