@@ -1,0 +1,1 @@
+"""Backends: `local` (filesystem + SQLite) and `aws` (S3 + DynamoDB)."""

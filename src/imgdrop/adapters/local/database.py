@@ -1,0 +1,86 @@
+"""One SQLite file (WAL) holding the catalog, accounts and the job queue."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    userId TEXT NOT NULL,
+    imageId TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updatedAt INTEGER NOT NULL,
+    body TEXT NOT NULL,              -- the whole item as JSON (seed attribute names)
+    PRIMARY KEY (userId, imageId)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS images_processing ON images (status, updatedAt)
+    WHERE status = 'processing';
+CREATE TABLE IF NOT EXISTS users (
+    userId TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    passwordHash TEXT NOT NULL,
+    createdAt INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    tokenHash TEXT PRIMARY KEY,
+    userId TEXT NOT NULL,
+    csrfToken TEXT NOT NULL,
+    createdAt INTEGER NOT NULL,
+    expiresAt INTEGER NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    username TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    lockedUntil INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    jobId INTEGER PRIMARY KEY AUTOINCREMENT,
+    objectKey TEXT NOT NULL UNIQUE,  -- one pending job per object: duplicate events coalesce
+    event TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    dueAt REAL NOT NULL,
+    lastError TEXT
+);
+"""
+
+
+class Database:
+    """A SQLite file shared by threads: one connection per thread, WAL, a busy timeout."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.conn().executescript(SCHEMA)  # executescript manages its own transaction
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode (only power loss can
+            # roll back the newest transactions) and much faster than FULL.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE, so writers queue instead of deadlocking)."""
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,237 @@
+"""Use cases, shared by every trigger: web app, CLI, local worker and the Lambda handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from imgdrop.core import keys
+from imgdrop.core.errors import (
+    AlreadyDone,
+    InvalidImage,
+    InvalidRequest,
+    NotFound,
+    TooLarge,
+    UnsupportedType,
+)
+from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
+from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
+from imgdrop.ports import BlobStore, Catalog, UploadForm
+from imgdrop.settings import Settings
+
+log = logging.getLogger("imgdrop.services")
+
+WIDTHS = (200, 400)
+MAX_FILENAME_CHARS = 1000
+MAX_PAGE = 100
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
+    "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff",
+}
+# Browsers and phones label HEIF files either way.
+TYPE_ALIASES = {"image/heif": "image/heic", "image/jpg": "image/jpeg"}
+Engine = Callable[[bytes, Sequence[int], Limits], Thumbnails]
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def limits_from(settings: Settings) -> Limits:
+    """Engine guards from settings."""
+    return Limits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
+                  max_frames=settings.max_frames, allowed_types=settings.allowed_types)
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """What POST /api/uploads answers: the new item and the form to post the bytes with."""
+
+    item: ImageItem
+    form: UploadForm
+
+
+class Images:
+    """Uploads, processing and galleries over a BlobStore and a Catalog."""
+
+    def __init__(self, blobs: BlobStore, catalog: Catalog, settings: Settings,
+                 engine: Engine | None = None, clock: Callable[[], int] = now_ms) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.engine: Engine = engine or make_thumbnails
+        self.clock = clock
+
+    def allowed_content_types(self) -> list[str]:
+        """The declared content types an upload may have."""
+        return [CONTENT_TYPES[t] for t in self.settings.allowed_types]
+
+    def request_upload(self, user_id: str, filename: str, content_type: str,
+                       size: int) -> UploadTicket:
+        """Create the `processing` item and a presigned form for exactly one object."""
+        content_type = TYPE_ALIASES.get((content_type or "").lower(), (content_type or "").lower())
+        if not isinstance(filename, str) or not filename.strip():
+            raise InvalidRequest("filename is required")
+        if len(filename) > MAX_FILENAME_CHARS or "\x00" in filename:
+            raise InvalidRequest(f"filename must be at most {MAX_FILENAME_CHARS} characters "
+                                 "with no NUL")
+        if content_type not in self.allowed_content_types():
+            raise UnsupportedType(f"{content_type or 'this type'} is not accepted; send one of "
+                                  + ", ".join(self.allowed_content_types()))
+        if size <= 0:
+            raise InvalidRequest("size must be a positive number of bytes")
+        if size > self.settings.max_upload_bytes:
+            raise TooLarge(f"the file is {size} bytes; the limit is "
+                           f"{self.settings.max_upload_bytes} bytes")
+        created = self.clock()
+        image_id = keys.new_image_id(created)
+        key = keys.original_key(user_id, image_id, keys.safe_filename(filename, content_type))
+        item = ImageItem(userId=user_id, imageId=image_id, originalKey=key, status=PROCESSING,
+                         createdAt=created, filename=filename, contentType=content_type,
+                         bytes=size, updatedAt=created)
+        self.catalog.create_item(item)
+        form = self.blobs.upload_form(key, content_type, self.settings.max_upload_bytes,
+                                      self.settings.upload_expires_s)
+        return UploadTicket(item, form)
+
+    def process_upload(self, key: str) -> ImageItem | None:
+        """Make both thumbnails for the original at `key` and mark its item done or failed.
+
+        Idempotent: thumbnail keys are deterministic and the status change is conditional, so
+        replays and concurrent duplicates end in one result. A transient backend error
+        propagates so the trigger (local queue or Lambda) retries. Returns None for an object
+        with no item (not uploaded through the app: ignored, see docs/deploy-aws.md).
+        """
+        try:
+            parsed = keys.parse_original_key(key)
+            item = self.catalog.get_item(parsed.user_id, parsed.image_id)
+        except (InvalidRequest, NotFound):
+            log.warning("ignoring object with no catalog item: %s", key)
+            return None
+        if item.status != PROCESSING or item.originalKey != key:
+            return item
+        try:
+            data = self.blobs.get(key)
+        except NotFound:
+            log.warning("object gone before processing (deleted?): %s", key)
+            return None
+        try:
+            thumbs = self.engine(data, WIDTHS, self.limits)
+        except InvalidImage as exc:
+            return self._finish_failed(item, exc.message)
+        by_width = {w: t for w, t in zip(WIDTHS, thumbs, strict=True)}
+        thumb_keys = {w: keys.thumbnail_key(w, key, t.ext) for w, t in by_width.items()}
+        for width, thumb in by_width.items():
+            self.blobs.put(thumb_keys[width], thumb.data, thumb.content_type)
+        update = DoneUpdate(thumb200Key=thumb_keys[200], thumb400Key=thumb_keys[400],
+                            width=thumbs.source_width, height=thumbs.source_height,
+                            format=thumbs.source_format, placeholder=thumbs.placeholder,
+                            updatedAt=self.clock())
+        try:
+            self.catalog.mark_done(item.userId, item.imageId, update)
+        except AlreadyDone:
+            pass
+        except NotFound:
+            self._remove_thumbnails(thumb_keys.values())  # deleted while we worked
+            return None
+        return self.catalog.get_item(item.userId, item.imageId)
+
+    def fail_upload(self, key: str, reason: str) -> None:
+        """Mark the item of `key` failed (after retries ran out); a no-op if already final."""
+        try:
+            parsed = keys.parse_original_key(key)
+            item = self.catalog.get_item(parsed.user_id, parsed.image_id)
+        except (InvalidRequest, NotFound):
+            return
+        self._finish_failed(item, reason)
+
+    def _finish_failed(self, item: ImageItem, reason: str) -> ImageItem:
+        log.info("upload failed: %s: %s", item.originalKey, reason)
+        try:
+            self.catalog.mark_failed(item.userId, item.imageId, reason, self.clock())
+        except (AlreadyDone, NotFound):
+            pass
+        return item
+
+    def process_event(self, event: dict[str, Any]) -> list[ImageItem | None]:
+        """Process every ObjectCreated record of an S3-shaped event; others are ignored."""
+        return [self.process_upload(key) for key in object_created_keys(event)]
+
+    def list_images(self, user_id: str, limit: int = 24, cursor: str | None = None) -> Page:
+        """The user's items, newest first, one page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
+        return self.catalog.list_items(user_id, limit, cursor or None)
+
+    def get_image(self, user_id: str, image_id: str) -> ImageItem:
+        """One of the user's items; another user's id is NotFound."""
+        if not keys.is_image_id(image_id):
+            raise NotFound("no such image")
+        try:
+            return self.catalog.get_item(user_id, image_id)
+        except NotFound:
+            raise NotFound("no such image") from None
+
+    def image_urls(self, item: ImageItem) -> dict[str, str] | None:
+        """Short-lived signed URLs for a done item's original and thumbnails (after ownership)."""
+        if item.status != DONE or not item.thumb200Key or not item.thumb400Key:
+            return None
+        exp = self.settings.download_expires_s
+        thumb_type = CONTENT_TYPES.get(_ext_format(item.thumb400Key), "image/jpeg")
+        return {
+            "original": self.blobs.download_url(item.originalKey, exp, item.contentType),
+            "thumb200": self.blobs.download_url(item.thumb200Key, exp, thumb_type),
+            "thumb400": self.blobs.download_url(item.thumb400Key, exp, thumb_type),
+        }
+
+    def delete_image(self, user_id: str, image_id: str) -> None:
+        """Remove the original, both thumbnails and the item."""
+        item = self.get_image(user_id, image_id)
+        self._remove_thumbnails([item.thumb200Key, item.thumb400Key])
+        self.blobs.delete(item.originalKey)
+        self.catalog.delete_item(user_id, image_id)
+
+    def _remove_thumbnails(self, thumb_keys: Any) -> None:
+        for key in thumb_keys:
+            if key:
+                self.blobs.delete(key)
+
+    def sweep_stale(self, older_than_ms: int | None = None) -> list[str]:
+        """Settle items left `processing`: fail those whose upload never came; return the keys
+        whose original exists (to be queued again)."""
+        cutoff = older_than_ms if older_than_ms is not None else (
+            self.clock() - self.settings.stale_processing_s * 1000)
+        requeue: list[str] = []
+        for item in self.catalog.list_stale_processing(cutoff, limit=500):
+            if self.blobs.exists(item.originalKey):
+                requeue.append(item.originalKey)
+            elif item.createdAt + self.settings.upload_expires_s * 1000 < self.clock():
+                self._finish_failed(item, "the upload never arrived (its form expired)")
+        return requeue
+
+
+def _ext_format(key: str) -> str:
+    ext = key.rsplit(".", 1)[-1].lower()
+    return {"jpg": "jpeg"}.get(ext, ext)
+
+
+def object_created_keys(event: dict[str, Any]) -> list[str]:
+    """Decoded `uploads/` keys of the ObjectCreated records (an s3:TestEvent has none)."""
+    found: list[str] = []
+    for record in event.get("Records") or []:
+        if not str(record.get("eventName", "ObjectCreated:")).startswith("ObjectCreated:"):
+            continue
+        raw = (record.get("s3") or {}).get("object", {}).get("key")
+        if isinstance(raw, str):
+            key = keys.decode_event_key(raw)
+            if key.startswith(keys.UPLOADS):
+                found.append(key)
+    return found
+
+
+__all__ = ["DONE", "FAILED", "PROCESSING", "Images", "UploadTicket", "object_created_keys"]

@@ -1,0 +1,131 @@
+"""The one composition root: builds a Runtime (adapters + services) from Settings.
+
+Only this module imports adapters. Backends are chosen through the explicit BUILDERS dict.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from imgdrop.accounts import Accounts
+from imgdrop.core.errors import ImgdropError
+from imgdrop.ports import BlobStore, Users
+from imgdrop.services import Images, now_ms
+from imgdrop.settings import Settings
+
+log = logging.getLogger("imgdrop")
+
+
+class DataDirInUse(ImgdropError):
+    """Another imgdrop server already owns this data directory."""
+
+    code = "data_dir_in_use"
+
+
+@dataclass
+class Runtime:
+    """Everything an entry point needs; `close()` stops the worker and releases the data dir."""
+
+    settings: Settings
+    images: Images
+    accounts: Accounts
+    blobs: BlobStore
+    users: Users
+    worker: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start background work (the local worker)."""
+        if self.worker is not None:
+            self.worker.start()
+
+    def close(self) -> None:
+        """Stop background work and release resources, newest first."""
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
+
+
+def local_secret(settings: Settings) -> bytes:
+    """IMGDROP_SECRET_KEY, or a key generated once into DATA_DIR/secret.key (mode 0600)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    handle = open(data_dir / ".lock", "w")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataDirInUse(f"another imgdrop server is using {data_dir}") from None
+    return handle
+
+
+def build_local(settings: Settings, engine: Any = None, start_worker: bool = True) -> Runtime:
+    """Filesystem blobs + SQLite catalog/users/queue + the durable in-process worker."""
+    from imgdrop.adapters.local.database import Database
+    from imgdrop.adapters.local.engine_pool import ProcessPoolEngine
+    from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
+    from imgdrop.adapters.local.sqlite_catalog import SqliteCatalog
+    from imgdrop.adapters.local.sqlite_queue import SqliteJobQueue
+    from imgdrop.adapters.local.sqlite_users import SqliteUsers
+    from imgdrop.adapters.local.worker import LocalWorker
+
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    closers: list[Callable[[], None]] = []
+    if start_worker:
+        lock = _lock_data_dir(data_dir)
+        closers.append(lock.close)
+    db = Database(data_dir / "catalog.db")
+    blobs = FilesystemBlobStore(data_dir / "blobs", local_secret(settings), settings.base_url)
+    users = SqliteUsers(db)
+    if engine is None and start_worker:
+        engine = ProcessPoolEngine(settings.workers)
+        closers.append(engine.close)
+    images = Images(blobs, SqliteCatalog(db), settings, engine=engine)
+    worker = None
+    if start_worker:
+        worker = LocalWorker(images, SqliteJobQueue(db), threads=settings.workers,
+                             max_attempts=settings.job_max_attempts)
+        blobs.listener = worker.notify
+        closers.append(worker.stop)
+    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs,
+                   users, worker, closers)
+
+
+def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
+    """S3 blobs + DynamoDB catalog/users; thumbnails are made by the S3-triggered Lambda."""
+    from imgdrop.adapters.aws.clients import aws_clients
+    from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog, DynamoUsers
+    from imgdrop.adapters.aws.s3_blobs import S3BlobStore
+
+    s3, dynamodb = aws_clients(settings)
+    blobs = S3BlobStore(s3, settings.s3_bucket)
+    users = DynamoUsers(dynamodb, settings.dynamodb_table)
+    images = Images(blobs, DynamoCatalog(dynamodb, settings.dynamodb_table), settings,
+                    engine=engine)
+    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs,
+                   users)
+
+
+BUILDERS: dict[str, Callable[..., Runtime]] = {"local": build_local, "aws": build_aws}
+
+
+def build(settings: Settings, **kwargs: Any) -> Runtime:
+    """The Runtime for `settings.backend`."""
+    return BUILDERS[settings.backend](settings, **kwargs)
