@@ -1,6 +1,9 @@
-"""The thumbnail engine: bytes in -> 200 and 400 px thumbnails out. Pure: no I/O, no globals.
+"""The thumbnail engine: bytes in -> 200 and 400 px thumbnails out. Pure: no I/O.
 
-(First cut: the engine issue replaces the internals; the interface below is the contract.)
+Guards first (bytes, type from content, pixels and frames from the header), then one decode with
+shrink-on-load at the largest width; smaller widths are derived from that result. Only
+ImgdropError subclasses (InvalidImage, TooLarge, UnsupportedType) leave `make_thumbnails`.
+Animated GIF/WebP (and HEIF sequences) are thumbnailed from their first frame.
 """
 
 from __future__ import annotations
@@ -10,10 +13,20 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from imgdrop.core.errors import InvalidImage, TooLarge, UnsupportedType
+from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, UnsupportedType
+from imgdrop.decode import Header, decode_largest, probe_header, vips_reason
+from imgdrop.placeholder import PLACEHOLDER_MAX_SIDE, thumbhash_base64
+from imgdrop.sniff import describe, sniff_type
+
+__all__ = ["CONTENT_TYPES", "Limits", "Thumbnail", "Thumbnails", "make_thumbnails", "sniff_type"]
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "gif": "image/gif"}
+                 "gif": "image/gif", "avif": "image/avif", "heic": "image/heic",
+                 "tiff": "image/tiff"}
+# Browsers show these, so thumbnails keep the original's format; everything else becomes JPEG.
+_SAME_FORMAT_OUT = {"jpeg", "png", "webp", "gif"}
+_NONE = pyvips.enums.ForeignKeep.NONE  # no EXIF, GPS, XMP, IPTC, ICC or comments in thumbnails
+_NO_LIMIT = 10_000_000  # height bound for libvips: the width alone decides the scale
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,11 @@ class Thumbnail:
 
 @dataclass(frozen=True)
 class Thumbnails(Sequence[Thumbnail]):
-    """One Thumbnail per requested width, plus facts about the source for the catalog."""
+    """One Thumbnail per requested width, plus facts about the source for the catalog.
+
+    `source_width`/`source_height` are as displayed (after EXIF orientation); `placeholder` is a
+    base64 ThumbHash; `notes` are human-readable remarks (first frame used, colour converted).
+    """
 
     items: tuple[Thumbnail, ...]
     source_format: str
@@ -63,17 +80,67 @@ class Thumbnails(Sequence[Thumbnail]):
         return iter(self.items)
 
 
-def sniff_type(data: bytes) -> str | None:
-    """The image type decided from the first bytes, or None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    return None
+def _check_type(data: bytes, limits: Limits) -> str:
+    if not data:
+        raise InvalidImage("the file is empty")
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"the file is {len(data):,} bytes; the limit is {limits.max_bytes:,}")
+    fmt = sniff_type(data)
+    if fmt is None or fmt not in limits.allowed_types:
+        allowed = ", ".join(t.upper() for t in limits.allowed_types)
+        raise UnsupportedType(f"the file is {describe(data)}; accepted types are {allowed}")
+    return fmt
+
+
+def _check_header(header: Header, limits: Limits) -> None:
+    pixels = header.width * header.height
+    if pixels > limits.max_pixels:
+        raise TooLarge(f"the image is {header.width}x{header.height} pixels "
+                       f"({pixels / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP")
+    if header.frames > limits.max_frames:
+        raise TooLarge(f"the image has {header.frames} frames; the limit is {limits.max_frames}")
+
+
+def _encode(image: pyvips.Image, fmt: str) -> bytes:
+    """Save without metadata; the settings favour speed, since thumbnails are small."""
+    if fmt == "png":
+        return image.pngsave_buffer(keep=_NONE, compression=6, filter="none")
+    if fmt == "webp":
+        return image.webpsave_buffer(keep=_NONE, Q=80, effort=2)
+    if fmt == "gif":
+        return image.gifsave_buffer(keep=_NONE, effort=3)
+    if image.hasalpha():
+        image = image.flatten(background=[255] * (image.bands - 1))  # JPEG has no alpha
+    return image.jpegsave_buffer(keep=_NONE, Q=80, optimize_coding=False)
+
+
+def _resize_to(largest: pyvips.Image, width: int) -> pyvips.Image:
+    """A smaller thumbnail from the decoded largest one; never wider than the source."""
+    if width >= largest.width:
+        return largest
+    return largest.thumbnail_image(width, height=_NO_LIMIT, size="down", no_rotate=True)
+
+
+def _placeholder(largest: pyvips.Image) -> str:
+    tiny = largest.thumbnail_image(PLACEHOLDER_MAX_SIDE, height=PLACEHOLDER_MAX_SIDE,
+                                   size="down", no_rotate=True)
+    if tiny.bands < 3:
+        tiny = tiny.colourspace("srgb")
+    if not tiny.hasalpha():
+        tiny = tiny.bandjoin(255)
+    return thumbhash_base64(tiny.width, tiny.height, bytes(tiny.write_to_memory()))
+
+
+def _render(data: bytes, fmt: str, header: Header, widths: Sequence[int]) -> Thumbnails:
+    largest, notes = decode_largest(data, fmt, header, max(widths))
+    out_fmt = fmt if fmt in _SAME_FORMAT_OUT else "jpeg"
+    made: dict[int, Thumbnail] = {}
+    for width in sorted(set(widths), reverse=True):
+        image = _resize_to(largest, width)
+        made[width] = Thumbnail(image.width, image.height, out_fmt, CONTENT_TYPES[out_fmt],
+                                _encode(image, out_fmt))
+    return Thumbnails(tuple(made[w] for w in widths), fmt, header.display_width,
+                      header.display_height, _placeholder(largest), notes)
 
 
 def make_thumbnails(
@@ -81,30 +148,19 @@ def make_thumbnails(
 ) -> Thumbnails:
     """Make one thumbnail per width from `data`; raises InvalidImage with a readable reason."""
     limits = limits or Limits()
-    if not data:
-        raise InvalidImage("the file is empty")
-    if len(data) > limits.max_bytes:
-        raise TooLarge(f"the file is {len(data)} bytes; the limit is {limits.max_bytes}")
-    fmt = sniff_type(data)
-    if fmt is None or fmt not in limits.allowed_types:
-        raise UnsupportedType("this is not a JPEG, PNG, WebP or GIF image")
+    if not widths or min(widths) < 1:
+        raise InvalidImage(f"thumbnail widths must be positive, not {tuple(widths)}")
     try:
-        header = pyvips.Image.new_from_buffer(data, "")
-        w, h = header.width, header.height
-        if w * h > limits.max_pixels:
-            raise TooLarge(f"the image is {w}x{h} pixels; the limit is {limits.max_pixels}")
-        biggest = max(widths)
-        thumb = pyvips.Image.thumbnail_buffer(data, biggest, height=10_000_000, size="down",
-                                              export_profile="srgb", fail_on="error")
-        thumb = thumb.copy_memory()
-        out = []
-        for width in sorted(widths, reverse=True):
-            img = thumb if width >= thumb.width else thumb.resize(width / thumb.width)
-            saved = img.write_to_buffer(f".{fmt}", keep="none")
-            out.append(Thumbnail(img.width, img.height, fmt, CONTENT_TYPES[fmt], saved))
+        data = bytes(data)  # no copy for bytes; memoryview/bytearray callers get a snapshot
+        fmt = _check_type(data, limits)
+        header = probe_header(data, fmt)
+        _check_header(header, limits)
+        return _render(data, fmt, header, widths)
+    except ImgdropError:
+        raise
     except pyvips.Error as exc:
-        raise InvalidImage(f"the image could not be decoded: {str(exc).splitlines()[0]}") from None
-    by_width = {t.width: t for t in out}
-    ordered = tuple(out[sorted(widths, reverse=True).index(wd)] for wd in widths)
-    del by_width
-    return Thumbnails(ordered, fmt, w, h)
+        raise InvalidImage(f"the image could not be decoded: {vips_reason(exc)}") from exc
+    except MemoryError as exc:
+        raise TooLarge("the image needs more memory than is available to decode") from exc
+    except Exception as exc:  # decoders signal bad input in many ways; callers get one kind
+        raise InvalidImage(f"the image could not be processed: {exc}") from exc

@@ -1,0 +1,145 @@
+"""Header probing and the one decode of the thumbnail engine (libvips; pillow-heif for HEIC).
+
+Importing this module locks libvips down for the whole process: every loader is blocked except
+the five this engine needs (so SVG, PDF, PostScript, TIFF-in-disguise, matrix, CSV … can never
+run, even through autodetection), untrusted operations are blocked, and the operation cache is
+off (a server sees each image once; the cache would only pin big buffers in memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pillow_heif
+import pyvips
+
+from imgdrop.core.errors import InvalidImage
+
+# Our type name -> (libvips loader class to unblock, the nickname libvips reports as loader).
+_LOADERS = {
+    "jpeg": ("VipsForeignLoadJpegBuffer", "jpegload_buffer"),
+    "png": ("VipsForeignLoadPngBuffer", "pngload_buffer"),
+    "webp": ("VipsForeignLoadWebpBuffer", "webpload_buffer"),
+    "gif": ("VipsForeignLoadNsgifBuffer", "gifload_buffer"),
+    "avif": ("VipsForeignLoadHeifBuffer", "heifload_buffer"),
+    "tiff": ("VipsForeignLoadTiffBuffer", "tiffload_buffer"),
+}
+_NO_LIMIT = 10_000_000
+_FAIL_ON = "truncated"  # a cut-off upload is an error, not a grey half-picture
+
+
+def _lock_down_libvips() -> None:
+    pyvips.cache_set_max(0)
+    pyvips.block_untrusted_set(True)
+    pyvips.operation_block_set("VipsForeignLoad", True)
+    for class_name, _ in _LOADERS.values():
+        pyvips.operation_block_set(class_name, False)
+
+
+_lock_down_libvips()
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the header says, read without decoding pixels."""
+
+    width: int
+    height: int
+    frames: int = 1
+    orientation: int = 1
+    cmyk: bool = False
+    icc_profile: bool = False
+
+    @property
+    def display_width(self) -> int:
+        """Width once EXIF orientation is applied."""
+        return self.height if self.orientation >= 5 else self.width
+
+    @property
+    def display_height(self) -> int:
+        """Height once EXIF orientation is applied."""
+        return self.width if self.orientation >= 5 else self.height
+
+
+def _int_field(image: pyvips.Image, name: str, default: int) -> int:
+    return int(image.get(name)) if image.get_typeof(name) else default
+
+
+def probe_header(data: bytes, fmt: str) -> Header:
+    """Read size, frame count and orientation with the explicit loader for `fmt`."""
+    if fmt == "heic":
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        width, height = heif.size
+        return Header(width, height, len(heif))
+    nickname = _LOADERS[fmt][1]
+    # Loaders called directly are lazy: this parses the header and allocates no pixels.
+    image = getattr(pyvips.Image, nickname)(data)
+    orientation = _int_field(image, "orientation", 1)
+    return Header(image.width, image.height, _int_field(image, "n-pages", 1),
+                  orientation if 1 <= orientation <= 8 else 1,
+                  cmyk=image.interpretation == "cmyk",
+                  icc_profile=bool(image.get_typeof("icc-profile-data")))
+
+
+def vips_reason(exc: pyvips.Error) -> str:
+    """The most specific line of a libvips error, for people."""
+    lines = [ln.strip() for ln in f"{exc.message}\n{exc.detail or ''}".splitlines()]
+    useful = [ln for ln in lines if ln and not ln.startswith("unable to call")]
+    return useful[-1] if useful else "libvips could not read it"
+
+
+def _to_srgb_8bit(image: pyvips.Image) -> pyvips.Image:
+    """Make sure the pixels are 8-bit sRGB or grey (16-bit PNGs arrive as ushort)."""
+    if image.format == "uchar" and image.interpretation in ("srgb", "b-w"):
+        return image
+    space = "b-w" if image.interpretation in ("b-w", "grey16") else "srgb"
+    image = image.colourspace(space)
+    return image if image.format == "uchar" else image.cast("uchar")
+
+
+def _notes(header: Header, fmt: str, had_profile: bool) -> tuple[str, ...]:
+    notes = []
+    if header.frames > 1:
+        notes.append(f"{fmt.upper()} with {header.frames} frames: the thumbnail shows the first")
+    if header.cmyk:
+        notes.append("CMYK converted to sRGB")
+    elif had_profile:
+        notes.append("colour converted to sRGB from the embedded ICC profile")
+    return tuple(notes)
+
+
+def _heic_image(data: bytes) -> pyvips.Image:
+    """Decode HEIC with libheif (pyvips-binary has no HEVC decoder) and wrap it for libvips."""
+    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+    width, height = heif.size
+    bands = len(heif.mode)  # "RGB" or "RGBA" once HDR is converted to 8-bit
+    pixels = heif.data
+    row = width * bands
+    if heif.stride != row:  # libheif pads rows; libvips wants them packed
+        pixels = b"".join(pixels[y * heif.stride:y * heif.stride + row] for y in range(height))
+    image = pyvips.Image.new_from_memory(bytes(pixels), width, height, bands, "uchar")
+    image = image.copy(interpretation="srgb")
+    if heif.info.get("icc_profile"):
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", heif.info["icc_profile"])
+    return image
+
+
+def decode_largest(
+    data: bytes, fmt: str, header: Header, width: int
+) -> tuple[pyvips.Image, tuple[str, ...]]:
+    """Decode once, shrinking on load to `width`: upright, 8-bit sRGB, in memory."""
+    if fmt == "heic":
+        source = _heic_image(data)
+        had_profile = bool(source.get_typeof("icc-profile-data"))
+        image = source.thumbnail_image(width, height=_NO_LIMIT, size="down",
+                                       output_profile="srgb")
+    else:
+        image = pyvips.Image.thumbnail_buffer(data, width, height=_NO_LIMIT, size="down",
+                                              output_profile="srgb", fail_on=_FAIL_ON)
+        if image.get("vips-loader") != _LOADERS[fmt][1]:
+            raise InvalidImage(f"the file claims to be {fmt.upper()} but does not decode as one")
+        had_profile = header.icc_profile
+    # copy_memory runs the whole pipeline now, so decode errors surface here, once.
+    image = _to_srgb_8bit(image).copy_memory()
+    return image, _notes(header, fmt, had_profile)
+
