@@ -1,0 +1,1 @@
+"""The ASGI web app: JSON API, local blob endpoints and server-rendered pages."""

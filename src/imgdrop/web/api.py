@@ -1,0 +1,177 @@
+"""The JSON API under /api/ (documented at /docs and /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from imgdrop.core.records import ImageItem
+from imgdrop.web.auth import (
+    Caller,
+    check_origin,
+    clear_session_cookie,
+    current_caller,
+    request_token,
+    set_session_cookie,
+)
+from imgdrop.wiring import Runtime
+
+router = APIRouter(prefix="/api")
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+class Credentials(BaseModel):
+    """Sign-up / sign-in body."""
+
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class UploadRequest(BaseModel):
+    """What the client tells us before uploading the bytes."""
+
+    filename: str = Field(max_length=4096, description="the user's file name (display only)")
+    contentType: str = Field(max_length=100, description="e.g. image/jpeg")
+    size: int = Field(description="bytes")
+
+
+class UploadFormOut(BaseModel):
+    """POST `fields` then `file` (multipart/form-data) to `url`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class UploadOut(BaseModel):
+    """A created upload."""
+
+    imageId: str
+    originalKey: str
+    upload: UploadFormOut
+
+
+class ImageOut(BaseModel):
+    """One catalog item as the API shows it."""
+
+    userId: str
+    imageId: str
+    originalKey: str
+    thumb200Key: str | None = None
+    thumb400Key: str | None = None
+    status: str
+    createdAt: int
+    updatedAt: int | None = None
+    filename: str
+    contentType: str
+    bytes: int
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    placeholder: str | None = None
+    error: str | None = None
+    urls: dict[str, str] | None = None
+
+
+class ImagesPage(BaseModel):
+    """A page of the gallery, newest first."""
+
+    items: list[ImageOut]
+    nextCursor: str | None
+
+
+def runtime(request: Request) -> Runtime:
+    """The app's Runtime."""
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def image_out(rt: Runtime, item: ImageItem) -> dict[str, Any]:
+    """Item plus signed URLs (only for its owner: callers check ownership first)."""
+    body = item.to_dict()
+    body.pop("attempts", None)
+    body["urls"] = rt.images.image_urls(item)
+    return body
+
+
+@router.get("/config", summary="Upload limits and accepted types (for client-side checks)")
+def get_config(request: Request) -> dict[str, Any]:
+    """Limits the server enforces."""
+    rt = runtime(request)
+    return {"maxUploadBytes": rt.settings.max_upload_bytes,
+            "acceptedTypes": rt.images.allowed_content_types(),
+            "maxPixels": rt.settings.max_pixels}
+
+
+@router.post("/signup", status_code=201, summary="Create an account")
+def signup(body: Credentials, request: Request) -> dict[str, str]:
+    """201 {userId, username}; 409 if the name is taken."""
+    rt = runtime(request)
+    check_origin(request, rt.settings)
+    user = rt.accounts.signup(body.username, body.password)
+    return {"userId": user.userId, "username": user.username}
+
+
+@router.post("/login", summary="Sign in: a bearer token and the session cookie")
+def login(body: Credentials, request: Request, response: Response) -> dict[str, str]:
+    """200 {token, userId, csrfToken} and Set-Cookie; 401 on bad credentials."""
+    rt = runtime(request)
+    check_origin(request, rt.settings)
+    token, session = rt.accounts.login(body.username, body.password)
+    set_session_cookie(response, request, rt.settings, token)
+    return {"token": token, "userId": session.userId, "csrfToken": session.csrfToken}
+
+
+@router.post("/logout", status_code=204, summary="Sign out (ends the session on the server)")
+def logout(request: Request) -> Response:
+    """204; the token or cookie stops working."""
+    rt = runtime(request)
+    token, via_cookie = request_token(request)
+    if token:
+        current_caller(request)  # a cookie logout needs the CSRF token too
+        rt.accounts.logout(token)
+    response = Response(status_code=204)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/me", summary="The signed-in user")
+def me(caller: CallerDep) -> dict[str, str]:
+    """{userId, csrfToken}."""
+    return {"userId": caller.user_id, "csrfToken": caller.session.csrfToken}
+
+
+@router.post("/uploads", status_code=201, response_model=UploadOut,
+             summary="Start an upload: creates the item and returns a presigned POST form")
+def create_upload(body: UploadRequest, caller: CallerDep, request: Request) -> dict[str, Any]:
+    """201 {imageId, originalKey, upload: {url, fields}}."""
+    ticket = runtime(request).images.request_upload(caller.user_id, body.filename,
+                                                    body.contentType, body.size)
+    return {"imageId": ticket.item.imageId, "originalKey": ticket.item.originalKey,
+            "upload": {"url": ticket.form.url, "fields": ticket.form.fields}}
+
+
+@router.get("/images", response_model=ImagesPage, summary="The gallery, newest first")
+def list_images(caller: CallerDep, request: Request,
+                limit: Annotated[int, Query(ge=1, le=100)] = 24,
+                cursor: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    """{items, nextCursor}; signed URLs on done items."""
+    rt = runtime(request)
+    page = rt.images.list_images(caller.user_id, limit, cursor)
+    return {"items": [image_out(rt, i) for i in page.items], "nextCursor": page.next_cursor}
+
+
+@router.get("/images/{image_id}", response_model=ImageOut, summary="One image")
+def get_image(image_id: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+    """404 for an unknown or another user's id."""
+    rt = runtime(request)
+    return image_out(rt, rt.images.get_image(caller.user_id, image_id))
+
+
+@router.delete("/images/{image_id}", status_code=204,
+               summary="Delete the original, both thumbnails and the item")
+def delete_image(image_id: str, caller: CallerDep, request: Request) -> Response:
+    """204; 404 for an unknown or another user's id."""
+    runtime(request).images.delete_image(caller.user_id, image_id)
+    return Response(status_code=204)
