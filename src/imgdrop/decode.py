@@ -25,7 +25,9 @@ _LOADERS = {
     "tiff": ("VipsForeignLoadTiffBuffer", "tiffload_buffer"),
 }
 _NO_LIMIT = 10_000_000
-_FAIL_ON = "truncated"  # a cut-off upload is an error, not a grey half-picture
+# A cut-off upload is an error, not a grey half-picture. It must go in the loader's option
+# string: thumbnail_buffer's own `fail_on` argument does not reach the loader (libvips 8.18).
+_LOADER_OPTIONS = "fail_on=truncated"
 
 
 def _lock_down_libvips() -> None:
@@ -135,7 +137,8 @@ def decode_largest(
                                        output_profile="srgb")
     else:
         image = pyvips.Image.thumbnail_buffer(data, width, height=_NO_LIMIT, size="down",
-                                              output_profile="srgb", fail_on=_FAIL_ON)
+                                              output_profile="srgb",
+                                              option_string=_LOADER_OPTIONS)
         if image.get("vips-loader") != _LOADERS[fmt][1]:
             raise InvalidImage(f"the file claims to be {fmt.upper()} but does not decode as one")
         had_profile = header.icc_profile
