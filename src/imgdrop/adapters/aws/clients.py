@@ -1,0 +1,84 @@
+"""boto3 clients built from settings, and the one place AWS errors become domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from imgdrop.core.errors import NotFound, TransientError
+from imgdrop.settings import Settings
+
+# Worth retrying: throttling and server-side faults (botocore has retried them already).
+TRANSIENT_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded", "TransactionConflictException", "InternalServerError",
+    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+    "RequestTimeoutException",
+})
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "ResourceNotFoundException"})
+
+
+def aws_clients(settings: Settings) -> tuple[Any, Any]:
+    """(s3, dynamodb) low-level clients for the settings' region and optional endpoints."""
+    config = Config(
+        region_name=settings.aws_region,
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=30,
+        # Path style only for a custom endpoint (a local S3 server has no bucket subdomains).
+        s3={"addressing_style": "path" if settings.s3_endpoint_url else "virtual"},
+        signature_version="s3v4",
+    )
+    session = boto3.session.Session(region_name=settings.aws_region)
+    s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
+    dynamodb = session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint_url or None,
+                              config=Config(region_name=settings.aws_region,
+                                            retries={"mode": "standard", "max_attempts": 4},
+                                            connect_timeout=5, read_timeout=10))
+    return s3, dynamodb
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError ("" if absent)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx, or the endpoint unreachable: the caller may retry later."""
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return error_code(exc) in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, BotoConnectionError | HTTPClientError)
+
+
+@contextmanager
+def domain_errors(what: str) -> Iterator[None]:
+    """Translate AWS errors raised inside the block: missing -> NotFound, transient -> retry.
+
+    Any other error (AccessDenied, a validation error) is a bug or misconfiguration and
+    propagates unchanged so it is seen, not hidden behind a domain error.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            raise NotFound(f"no such {what}") from None
+        if is_transient(exc):
+            raise TransientError(f"{what}: AWS is unavailable ({error_code(exc)})") from exc
+        raise
+    except BotoCoreError as exc:
+        if is_transient(exc):
+            raise TransientError(f"{what}: AWS is unreachable ({type(exc).__name__})") from exc
+        raise
