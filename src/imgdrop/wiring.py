@@ -100,6 +100,7 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     images = Images(blobs, SqliteCatalog(db), settings, engine=engine)
     worker = None
     if start_worker:
+        blobs.remove_partial_files()
         worker = LocalWorker(images, SqliteJobQueue(db), threads=settings.workers,
                              max_attempts=settings.job_max_attempts)
         blobs.listener = worker.notify

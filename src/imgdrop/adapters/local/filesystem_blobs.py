@@ -44,6 +44,13 @@ class FilesystemBlobStore:
         self.bucket = bucket
         self.listener = listener
 
+    def remove_partial_files(self) -> int:
+        """Delete temp files a crash left mid-write (call only while holding the data dir)."""
+        leftovers = list(self.tmp.iterdir())
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def path_of(self, key: str) -> Path:
         """The file for `key`; refuses anything that could leave the root."""
         parts = key.split("/")
