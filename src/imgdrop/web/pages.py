@@ -1,15 +1,67 @@
-"""Server-rendered pages (placeholder until the web pages land)."""
+"""Server-rendered pages: sign up, sign in, and the gallery with its upload area.
+
+The pages are thin shells: everything they show or change goes through the JSON API (/api/*)
+from /static/*.js, so the browser exercises the same contract as every other client.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from imgdrop.core.errors import ImgdropError
+from imgdrop.core.records import Session
+from imgdrop.web.auth import COOKIE
+
+HERE = Path(__file__).parent
+# Pages carry the CSRF token and a user's gallery: never cache them.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def page_session(request: Request) -> Session | None:
+    """The live session behind the request's cookie, or None."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        session: Session = request.app.state.runtime.accounts.authenticate(token)
+    except ImgdropError:
+        return None
+    return session
 
 
 def install(app: FastAPI) -> None:
-    """Add the page routes to `app`."""
+    """Add the page routes and /static to `app`."""
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def render(request: Request, name: str, **context: object) -> Response:
+        return templates.TemplateResponse(request, name, context, headers=NO_STORE)
 
     @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse("<!doctype html><title>imgdrop</title><p>imgdrop is running. "
-                            "API docs: <a href=/docs>/docs</a></p>")
+    def gallery(request: Request) -> Response:
+        session = page_session(request)
+        if session is None:
+            return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+        return render(request, "gallery.html", csrf_token=session.csrfToken)
+
+    @app.get("/upload", include_in_schema=False)
+    def upload() -> Response:
+        # The upload area sits above the grid on the gallery page.
+        return RedirectResponse("/#upload", status_code=303)
+
+    @app.get("/signin", include_in_schema=False)
+    def signin(request: Request, created: str = "") -> Response:
+        if page_session(request) is not None:
+            return RedirectResponse("/", status_code=303, headers=NO_STORE)
+        return render(request, "auth.html", mode="signin", created=created[:64])
+
+    @app.get("/signup", include_in_schema=False)
+    def signup(request: Request) -> Response:
+        if page_session(request) is not None:
+            return RedirectResponse("/", status_code=303, headers=NO_STORE)
+        return render(request, "auth.html", mode="signup", created="")

@@ -1,0 +1,55 @@
+// The JSON API client the pages share: CSRF header, error shape, session expiry.
+
+const meta = document.querySelector('meta[name="csrf-token"]');
+const csrfToken = meta ? meta.content : "";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// Turn any failed response into an ApiError carrying the server's human message.
+export async function errorFrom(response) {
+  let code = "error";
+  let message = `The server answered ${response.status}.`;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    }
+  } catch {
+    // Not JSON (a proxy page?): keep the generic message.
+  }
+  return new ApiError(response.status, code, message);
+}
+
+// Call /api/*; returns parsed JSON (or null for 204). A lost session goes back to sign-in.
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
+  }
+  if (response.status === 401 && csrfToken) {
+    window.location.assign("/signin");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.status === 204 ? null : response.json();
+}
+
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
