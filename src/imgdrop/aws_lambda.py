@@ -1,0 +1,159 @@
+"""Lambda entry points: the S3-event thumbnail handler, the web app (Mangum) and the
+on-failure queue handler. Thin: they parse events and call the same services as the local worker.
+
+Retries: S3 invokes the thumbnail function asynchronously, so Lambda itself retries a raised
+error (MaximumRetryAttempts in infra/template.yaml). Every attempt is counted on the item
+(`Catalog.add_attempt`); a transient error re-raises until attempt IMGDROP_JOB_MAX_ATTEMPTS,
+which marks the item `failed` instead, so nothing stays `processing`. An attempt that dies
+without raising (timeout, out of memory) reaches the on-failure SQS queue, whose consumer
+(`failure_handler`) marks the item failed too.
+
+Objects put under uploads/<userId>/ without going through the app have no catalog item:
+`Images.process_upload` logs and ignores them (no thumbnails, nothing in any gallery). See
+docs/deploy-aws.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+from imgdrop.core import keys
+from imgdrop.core.errors import ImgdropError, InvalidRequest, NotFound
+from imgdrop.core.records import PROCESSING
+from imgdrop.services import Images, object_created_keys
+from imgdrop.settings import load_settings
+from imgdrop.wiring import Runtime, build
+
+log = logging.getLogger("imgdrop.lambda")
+_runtime: Runtime | None = None
+_web_app: Any = None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    RESERVED = frozenset(vars(logging.makeLogRecord({})))
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+            "logger": record.name, "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items()
+                      if k not in self.RESERVED and k != "message"})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "info", stream: IO[str] | None = None) -> None:
+    """Send imgdrop's logs as JSON lines to stdout (CloudWatch keeps one event per line)."""
+    logger = logging.getLogger("imgdrop")
+    for old in [h for h in logger.handlers if getattr(h, "imgdrop_json", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    handler.imgdrop_json = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False  # the Lambda runtime's root handler would print plain-text copies
+
+
+def runtime() -> Runtime:
+    """The Runtime, built once per container from IMGDROP_* variables (a cold-start cost)."""
+    global _runtime
+    if _runtime is None:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        _runtime = build(settings)
+    return _runtime
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """S3 ObjectCreated event -> thumbnails. Raises only to make Lambda retry a transient fault."""
+    rt = runtime()
+    request_id = getattr(context, "aws_request_id", None)
+    results: dict[str, str] = {}
+    retry: Exception | None = None
+    for key in object_created_keys(event):
+        try:
+            results[key] = process_key(rt.images, key, request_id)
+        except Exception as exc:  # each key settles on its own; re-raised below
+            retry = exc
+            results[key] = "retry"
+    if retry is not None:
+        raise retry
+    return {"processed": results}
+
+
+def process_key(images: Images, key: str, request_id: str | None = None) -> str:
+    """Process one key, counting the attempt; returns the final status (or `ignored`)."""
+    started = time.perf_counter()
+    attempt = _count_attempt(images, key)
+    try:
+        item = images.process_upload(key)
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, ImgdropError) else type(exc).__name__
+        last = attempt >= images.settings.job_max_attempts
+        log.warning("processing failed", exc_info=not isinstance(exc, ImgdropError),
+                    extra={"key": key, "attempt": attempt, "error": reason,
+                           "final": last, "aws_request_id": request_id})
+        if not last:
+            raise
+        images.fail_upload(key, f"processing kept failing ({reason}); gave up after "
+                                f"{attempt} attempts")
+        return "failed"
+    status = item.status if item is not None else "ignored"
+    if status == PROCESSING and item is not None:
+        # Images._finish_failed returns the item as it was before the transition: re-read.
+        status = images.catalog.get_item(item.userId, item.imageId).status
+    log.info("processed", extra={"key": key, "status": status, "attempt": attempt,
+                                 "ms": round((time.perf_counter() - started) * 1000),
+                                 "aws_request_id": request_id})
+    return status
+
+
+def _count_attempt(images: Images, key: str) -> int:
+    """add_attempt for the key's item; 0 for a key with no item (it will be ignored)."""
+    try:
+        parsed = keys.parse_original_key(key)
+        return images.catalog.add_attempt(parsed.user_id, parsed.image_id, images.clock())
+    except (InvalidRequest, NotFound):
+        return 0
+
+
+def failure_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS consumer of the on-failure destination: mark every item of a given-up event failed.
+
+    Each message is Lambda's invocation record; its `requestPayload` is the original S3 event
+    and `requestContext.condition` says why (RetriesExhausted, EventAgeExceeded ...).
+    """
+    images = runtime().images
+    failed: list[str] = []
+    for message in event.get("Records") or []:
+        record = json.loads(message.get("body") or "{}")
+        condition = (record.get("requestContext") or {}).get("condition", "unknown")
+        detail = (record.get("responsePayload") or {}).get("errorType", "")
+        for key in object_created_keys(record.get("requestPayload") or {}):
+            images.fail_upload(key, f"processing did not finish ({condition} {detail}".strip()
+                               + ")")
+            failed.append(key)
+    log.warning("gave up on uploads", extra={"keys": failed})
+    return {"failed": failed}
+
+
+def web_handler(event: dict[str, Any], context: Any) -> Any:
+    """The ASGI web app behind a Lambda Function URL / HTTP API, through Mangum."""
+    global _web_app
+    if _web_app is None:
+        from mangum import Mangum
+
+        from imgdrop.web.app import create_app  # imported lazily: the thumbnailer never needs it
+
+        _web_app = Mangum(create_app(runtime()), lifespan="off")
+    return _web_app(event, context)
