@@ -1,0 +1,112 @@
+"""The `imgdrop` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from tests.conftest import ApiUser, ServerProcess, make_jpeg, make_png
+
+
+def imgdrop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `imgdrop ARGS…` and capture its output."""
+    return subprocess.run([sys.executable, "-m", "imgdrop.cli", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})},
+                          stdin=subprocess.DEVNULL)
+
+
+def test_thumbnail_json_reports_each_file_and_exits_1_on_failure(tmp_path: Path) -> None:
+    good = tmp_path / "beach.jpg"
+    good.write_bytes(make_jpeg(1000, 500))
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(make_png(150, 100))
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    out = tmp_path / "out"
+    result = imgdrop("thumbnail", str(good), str(logo), str(bad), "--out", str(out), "--json")
+    assert result.returncode == 1, result.stderr
+    rows = {Path(r["file"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["beach.jpg"]["ok"] and rows["logo.png"]["ok"]
+    assert not rows["notes.jpg"]["ok"] and rows["notes.jpg"]["error"]
+    assert size_of(out / "200" / "beach.jpg") == (200, 100)
+    assert size_of(out / "400" / "beach.jpg") == (400, 200)
+    # Smaller than 200 px: never upscaled; PNG stays PNG.
+    assert size_of(out / "400" / "logo.png") == (150, 100)
+
+
+def size_of(path: Path) -> tuple[int, int]:
+    """An image file's (width, height)."""
+    with Image.open(path) as img:
+        return img.size
+
+
+def test_thumbnail_plain_output_and_success_exit(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(make_jpeg(800, 600))
+    result = imgdrop("thumbnail", str(photo), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stderr and "200x150" in result.stderr
+
+
+def test_missing_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = imgdrop("thumbnail", str(tmp_path / "nope.jpg"), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "cannot read" in result.stderr
+
+
+def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess,
+                                                     tmp_path: Path) -> None:
+    user = ApiUser(server.url, "frank")
+    user.client.close()
+    files = []
+    for i in range(3):
+        path = tmp_path / f"p{i}.jpg"
+        path.write_bytes(make_jpeg(900, 600, seed=i))
+        files.append(str(path))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    result = imgdrop("upload", *files, str(bad), "--server", server.url, "--wait", "--json",
+                     env={"IMGDROP_TOKEN": user.token})
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    by_name = {Path(r["file"]).name: r for r in rows}
+    assert result.returncode == 1, result.stderr
+    assert all(by_name[f"p{i}.jpg"]["status"] == "done" for i in range(3)), rows
+    assert by_name["bad.png"]["status"] == "failed" and by_name["bad.png"]["error"]
+
+
+def test_upload_without_token_or_terminal_says_what_to_do(server: ServerProcess,
+                                                          tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(make_jpeg(100, 100))
+    env = {k: v for k, v in os.environ.items() if k != "IMGDROP_TOKEN"}
+    result = subprocess.run([sys.executable, "-m", "imgdrop.cli", "upload", str(photo),
+                             "--server", server.url], capture_output=True, text=True,
+                            env=env, stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 2
+    assert "IMGDROP_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_bad_setting_naming_it(tmp_path: Path) -> None:
+    result = imgdrop("serve", "--data-dir", str(tmp_path), env={"IMGDROP_MAX_PIXELS": "lots"})
+    assert result.returncode == 2
+    assert "IMGDROP_MAX_PIXELS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_library_api_is_importable_from_the_package() -> None:
+    from imgdrop import InvalidImage, make_thumbnails
+
+    small, large = make_thumbnails(make_jpeg(1000, 800), widths=(200, 400))
+    assert (small.width, large.width) == (200, 400)
+    assert small.content_type == "image/jpeg" and small.data[:2] == b"\xff\xd8"
+    try:
+        make_thumbnails(b"nope")
+    except InvalidImage as exc:
+        assert str(exc)
+    else:
+        raise AssertionError("InvalidImage expected")
