@@ -28,7 +28,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [IMGDROP_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [IMGDROP_PORT]")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory [IMGDROP_DATA_DIR]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Thumbnail processes [IMGDROP_WORKERS]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Thumbnail processes [IMGDROP_WORKERS]")]
+    = None,
 ) -> None:
     """Run the web app and the thumbnail worker.  Example: imgdrop serve --port 8000"""
     import uvicorn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -152,10 +153,8 @@ class Images:
 
     def _finish_failed(self, item: ImageItem, reason: str) -> ImageItem:
         log.info("upload failed: %s: %s", item.originalKey, reason)
-        try:
+        with contextlib.suppress(AlreadyDone, NotFound):  # already final, or deleted
             self.catalog.mark_failed(item.userId, item.imageId, reason, self.clock())
-        except (AlreadyDone, NotFound):
-            pass
         return item
 
     def process_event(self, event: dict[str, Any]) -> list[ImageItem | None]:

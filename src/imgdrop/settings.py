@@ -116,7 +116,8 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         _choice("local", "aws"),
         "`local` (filesystem blobs, SQLite catalog, in-process worker) or `aws` (S3 + DynamoDB).",
     ),
-    "data_dir": SettingDoc(Path, "Local backend: directory for blobs, the SQLite catalog and keys."),
+    "data_dir": SettingDoc(
+        Path, "Local backend: directory for blobs, the SQLite catalog and keys."),
     "host": SettingDoc(_str, "Address `imgdrop serve` listens on."),
     "port": SettingDoc(_positive_int, "Port `imgdrop serve` listens on."),
     "public_url": SettingDoc(
@@ -171,7 +172,7 @@ def env_name(field_name: str) -> str:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from `IMGDROP_*` variables, then `overrides`; raises SettingsError naming the var."""
+    """Settings from `IMGDROP_*` variables, then `overrides`; a bad value raises SettingsError."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):

@@ -127,7 +127,7 @@ def login(body: Credentials, request: Request, response: Response) -> dict[str, 
 def logout(request: Request) -> Response:
     """204; the token or cookie stops working."""
     rt = runtime(request)
-    token, via_cookie = request_token(request)
+    token, _ = request_token(request)
     if token:
         current_caller(request)  # a cookie logout needs the CSRF token too
         rt.accounts.logout(token)

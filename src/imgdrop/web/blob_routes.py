@@ -6,7 +6,7 @@ Only mounted for the local backend; on AWS the browser talks to S3 directly.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
@@ -16,6 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore, PostedObject
 from imgdrop.core.errors import Forbidden, ImgdropError, InvalidRequest, TooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a typing-only name
 
 router = APIRouter(prefix="/_blobs", include_in_schema=False)
 FORM_OVERHEAD = 64 * 1024  # room for the form fields and multipart framing
@@ -38,7 +41,7 @@ class FormReceiver:
         self._is_file = False
         self._buffer = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         """python-multipart callbacks."""
         return {
             "on_part_begin": self._part_begin, "on_header_field": self._header_field,
