@@ -1,0 +1,208 @@
+"""Benchmark the thumbnail engine against naive Pillow, the JPEG decode floor and sharp.
+
+`python -m imgdrop.bench [--corpus DIR] [--repeat N] [--out FILE]` prints a markdown report;
+`python -m imgdrop.bench --soak SECONDS` loops the engine over the corpus and reports RSS.
+Each contender runs in a fresh process pinned to CPU 0 (libvips concurrency 1), so times are
+one-core times and peak RSS is that contender's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from imgdrop.bench_contenders import CONTENDERS, corpus_files, generate_corpus, pixel_count
+
+REPO = Path(__file__).resolve().parents[2]
+SHARP_SCRIPT = REPO / "bench" / "sharp_idiomatic.mjs"
+LARGE_PIXELS = 10_000_000
+
+
+def _pin_one_core() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "VIPS_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1",
+            "MALLOC_ARENA_MAX": "2"}
+
+
+def _run_worker(name: str, files: list[Path], repeat: int) -> dict[str, dict]:
+    """Run one contender over `files` in a fresh pinned process; {file: {ms, bytes, rss}}."""
+    if name == "sharp":
+        cmd = ["taskset", "-c", "0", "node", str(SHARP_SCRIPT), str(repeat)]
+    else:
+        cmd = [sys.executable, "-m", "imgdrop.bench", "--worker", name, "--repeat", str(repeat)]
+    done = subprocess.run(cmd + [str(f) for f in files], capture_output=True, text=True,
+                          env=_child_env(), check=True, timeout=3600)
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {Path(r["file"]).name: r for r in rows}
+
+
+def _worker_main(name: str, files: list[str], repeat: int) -> None:
+    """Time one contender per file in this process and print JSON lines (child side)."""
+    import pyvips
+
+    _pin_one_core()
+    pyvips.concurrency_set(1)
+    run = CONTENDERS[name]
+    for file in files:
+        data = Path(file).read_bytes()
+        size = run(data)  # warm-up; None means "not applicable to this file"
+        if size is None:
+            continue
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            run(data)
+            times.append((time.perf_counter() - started) * 1000)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({"file": file, "ms": times, "bytes": size, "rss": rss}), flush=True)
+
+
+def _throughput(files: list[Path], processes: int, repeat: int) -> float:
+    """Engine images/s with `processes` workers, each pinned to its own core."""
+    cores = sorted(os.sched_getaffinity(0))[:processes]
+    started = time.perf_counter()
+    procs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m",
+                               "imgdrop.bench", "--worker", "engine", "--repeat", str(repeat)]
+                              + [str(f) for f in files], stdout=subprocess.DEVNULL,
+                              env=_child_env()) for core in cores]
+    for proc in procs:
+        proc.wait()
+    # Each worker also does one warm-up pass per file.
+    return len(files) * (repeat + 1) * len(cores) / (time.perf_counter() - started)
+
+
+def _geomean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
+
+
+def _ratio(results: dict, a: str, b: str, names: list[str]) -> str:
+    pairs = [(results[a][n], results[b][n]) for n in names
+             if n in results.get(a, {}) and n in results.get(b, {})]
+    ratios = [statistics.median(x["ms"]) / statistics.median(y["ms"]) for x, y in pairs]
+    return f"{_geomean(ratios):.2f}x over {len(ratios)} images" if ratios else "n/a"
+
+
+def _fresh_rss(file: Path) -> int:
+    """Peak RSS of a fresh process that makes one image's thumbnails once."""
+    done = subprocess.run([sys.executable, "-m", "imgdrop.bench", "--worker", "engine",
+                           "--repeat", "0", str(file)], capture_output=True, text=True,
+                          env=_child_env(), check=True)
+    return json.loads(done.stdout.splitlines()[-1])["rss"]
+
+
+def _table(results: dict, files: list[Path], pixels: dict[str, int]) -> list[str]:
+    names = [n for n in CONTENDERS if n in results] + (["sharp"] if "sharp" in results else [])
+    lines = ["| image | MP | " + " | ".join(f"{n} ms" for n in names) + " | engine bytes |",
+             "|---|---:|" + "---:|" * (len(names) + 1)]
+    for f in files:
+        cells = [f"{statistics.median(results[n][f.name]['ms']):.1f}"
+                 if f.name in results[n] else "-" for n in names]
+        out = results["engine"].get(f.name, {}).get("bytes", 0)
+        lines.append(f"| {f.name} | {pixels[f.name] / 1e6:.1f} | " + " | ".join(cells)
+                     + f" | {out:,} |")
+    lines += ["", "| contender | images/s (one core) | peak RSS MB | output bytes |",
+              "|---|---:|---:|---:|"]
+    for n in names:
+        rows = results[n].values()
+        total_ms = sum(statistics.median(r["ms"]) for r in rows)
+        lines.append(f"| {n} | {1000 * len(rows) / total_ms:.1f} | "
+                     f"{max(r['rss'] for r in rows) / 2**20:.0f} | "
+                     f"{sum(r['bytes'] for r in rows):,} |")
+    return lines
+
+
+def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> str:
+    """Run every contender over the corpus (generated when None); return a markdown report."""
+    with tempfile.TemporaryDirectory(prefix="imgdrop-bench-") as tmp:
+        files = corpus_files(corpus) if corpus else generate_corpus(Path(tmp))
+        sizes = {f.name: pixel_count(f.read_bytes()) for f in files}
+        results = {n: _run_worker(n, files, repeat) for n in CONTENDERS}
+        if shutil.which("node") and (REPO / "bench/node/node_modules/sharp").is_dir():
+            results["sharp"] = _run_worker("sharp", files, repeat)
+        one, two = _throughput(files, 1, repeat), _throughput(files, 2, repeat)
+        biggest = max(files, key=lambda f: sizes[f.name])
+        rss = _fresh_rss(biggest)
+    large = [n for n, p in sizes.items() if p >= LARGE_PIXELS and n.lower().endswith(".jpg")]
+    every = [f.name for f in files]
+    lines = [f"Corpus: {corpus or 'generated (seeded)'}, {len(files)} images; median of "
+             f"{repeat} runs after one warm-up; one core (CPU 0), libvips concurrency 1.", "",
+             *_table(results, files, sizes), "",
+             f"- engine / decode floor (Pillow draft 1/8), large JPEGs: "
+             f"{_ratio(results, 'engine', 'floor_pillow_draft', large)}",
+             f"- engine / decode floor (djpeg -scale 1/8), large JPEGs: "
+             f"{_ratio(results, 'engine', 'floor_djpeg', large)}",
+             f"- engine / sharp idiomatic, large JPEGs: "
+             f"{_ratio(results, 'engine', 'sharp', large)}",
+             f"- engine / sharp idiomatic, whole corpus: "
+             f"{_ratio(results, 'engine', 'sharp', every)}",
+             f"- engine / naive Pillow, whole corpus: "
+             f"{_ratio(results, 'engine', 'pillow_naive', every)}",
+             f"- engine throughput: {one:.1f} images/s on one core, {two:.1f} on two "
+             f"processes/cores = {two / one:.2f}x",
+             f"- engine peak RSS in a fresh process for {biggest.name}: {rss / 2**20:.0f} MB"]
+    report = "\n".join(lines) + "\n"
+    if out:
+        out.write_text(report)
+    return report
+
+
+def soak(corpus: Path | None, seconds: float, every: float = 10.0) -> str:
+    """Loop the engine over the corpus for `seconds`; report RSS over time (markdown)."""
+    import psutil
+
+    from imgdrop.imaging import make_thumbnails
+
+    with tempfile.TemporaryDirectory(prefix="imgdrop-soak-") as tmp:
+        blobs = [f.read_bytes() for f in (corpus_files(corpus) if corpus
+                                          else generate_corpus(Path(tmp)))]
+    me, rows, done = psutil.Process(), ["| s | images | RSS MB |", "|---:|---:|---:|"], 0
+    started = next_sample = time.monotonic()
+    rnd = random.Random(1)
+    while (now := time.monotonic()) - started < seconds:
+        if now >= next_sample:
+            rows.append(f"| {now - started:.0f} | {done} | {me.memory_info().rss / 2**20:.0f} |")
+            next_sample += every
+        make_thumbnails(rnd.choice(blobs))
+        done += 1
+    rows.append(f"| {seconds:.0f} | {done} | {me.memory_info().rss / 2**20:.0f} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return "\n".join([*rows, "", f"Peak RSS {peak:.0f} MB over {done} images."]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: benchmark, soak, or (internally) one contender's worker."""
+    parser = argparse.ArgumentParser(prog="python -m imgdrop.bench", description=__doc__)
+    parser.add_argument("--corpus", type=Path, help="directory of images (default: generated)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per image")
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the soak test")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker_main(args.worker, args.files, args.repeat)
+    elif args.soak:
+        if os.environ.get("MALLOC_ARENA_MAX") != "2":  # glibc reads it at start-up only
+            os.execve(sys.executable, [sys.executable, "-m", "imgdrop.bench", *sys.argv[1:]],
+                      _child_env())
+        print(soak(args.corpus, args.soak))
+    else:
+        print(run_bench(args.corpus, args.repeat, args.out))
+
+
+if __name__ == "__main__":
+    main()
