@@ -29,6 +29,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """Shadow pytest-base-url's fixture, which trips a pytest deprecation warning (an error
+    here); each test gets its own server URL from `server_url` instead."""
+    return None
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
