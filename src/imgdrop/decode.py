@@ -51,6 +51,7 @@ class Header:
     orientation: int = 1
     cmyk: bool = False
     icc_profile: bool = False
+    icc_is_srgb: bool = False
 
     @property
     def display_width(self) -> int:
@@ -77,10 +78,26 @@ def probe_header(data: bytes, fmt: str) -> Header:
     # Loaders called directly are lazy: this parses the header and allocates no pixels.
     image = getattr(pyvips.Image, nickname)(data)
     orientation = _int_field(image, "orientation", 1)
+    icc = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else b""
     return Header(image.width, image.height, _int_field(image, "n-pages", 1),
                   orientation if 1 <= orientation <= 8 else 1,
-                  cmyk=image.interpretation == "cmyk",
-                  icc_profile=bool(image.get_typeof("icc-profile-data")))
+                  cmyk=image.interpretation == "cmyk", icc_profile=bool(icc),
+                  icc_is_srgb=icc_is_srgb(icc))
+
+
+def icc_is_srgb(icc: bytes) -> bool:
+    """Whether an ICC profile is an RGB profile describing itself as sRGB (e.g. from cameras)."""
+    if len(icc) < 132 or icc[16:20] != b"RGB ":
+        return False
+    count = int.from_bytes(icc[128:132], "big")
+    for i in range(min(count, 100)):
+        entry = icc[132 + 12 * i:144 + 12 * i]
+        if entry[:4] == b"desc":
+            start = int.from_bytes(entry[4:8], "big")
+            text = icc[start:start + min(int.from_bytes(entry[8:12], "big"), 512)]
+            # v2 'desc' holds ASCII; v4 'mluc' holds UTF-16BE: dropping NULs reads both.
+            return b"srgb" in text[8:].replace(b"\0", b"").lower()
+    return False
 
 
 def vips_reason(exc: pyvips.Error) -> str:
@@ -126,6 +143,17 @@ def _heic_image(data: bytes) -> pyvips.Image:
     return image
 
 
+def _colour_options(has_profile: bool, is_srgb: bool, cmyk: bool) -> dict[str, str]:
+    """Ask libvips for an ICC transform only when it changes pixels.
+
+    Untagged RGB is taken as sRGB, and sRGB-to-sRGB would cost ~20 ms per image (the libvips
+    cache is off, so the LittleCMS transform is rebuilt every time) for no visible change.
+    """
+    if cmyk or (has_profile and not is_srgb):
+        return {"output_profile": "srgb"}
+    return {}
+
+
 def decode_largest(
     data: bytes, fmt: str, header: Header, width: int
 ) -> tuple[pyvips.Image, tuple[str, ...]]:
@@ -133,12 +161,13 @@ def decode_largest(
     if fmt == "heic":
         source = _heic_image(data)
         had_profile = bool(source.get_typeof("icc-profile-data"))
-        image = source.thumbnail_image(width, height=_NO_LIMIT, size="down",
-                                       output_profile="srgb")
+        colour = _colour_options(had_profile, had_profile and icc_is_srgb(
+            source.get("icc-profile-data")), cmyk=False)
+        image = source.thumbnail_image(width, height=_NO_LIMIT, size="down", **colour)
     else:
+        colour = _colour_options(header.icc_profile, header.icc_is_srgb, header.cmyk)
         image = pyvips.Image.thumbnail_buffer(data, width, height=_NO_LIMIT, size="down",
-                                              output_profile="srgb",
-                                              option_string=_LOADER_OPTIONS)
+                                              option_string=_LOADER_OPTIONS, **colour)
         if image.get("vips-loader") != _LOADERS[fmt][1]:
             raise InvalidImage(f"the file claims to be {fmt.upper()} but does not decode as one")
         had_profile = header.icc_profile

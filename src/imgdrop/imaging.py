@@ -104,7 +104,7 @@ def _check_header(header: Header, limits: Limits) -> None:
 def _encode(image: pyvips.Image, fmt: str) -> bytes:
     """Save without metadata; the settings favour speed, since thumbnails are small."""
     if fmt == "png":
-        return image.pngsave_buffer(keep=_NONE, compression=6, filter="none")
+        return image.pngsave_buffer(keep=_NONE, compression=3, filter="sub")
     if fmt == "webp":
         return image.webpsave_buffer(keep=_NONE, Q=80, effort=2)
     if fmt == "gif":

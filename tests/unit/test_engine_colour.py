@@ -10,6 +10,7 @@ import pyvips
 import thumbhash
 from PIL import Image, ImageCms
 
+from imgdrop.decode import icc_is_srgb
 from imgdrop.imaging import make_thumbnails
 from imgdrop.placeholder import rgba_to_thumbhash
 
@@ -151,3 +152,24 @@ def test_placeholder_encodes_transparency():
     assert hashed[2] & 0x80  # the has-alpha bit
     with pytest.raises(ValueError):
         rgba_to_thumbhash(101, 10, bytes(101 * 10 * 4))
+
+
+def _builtin_profile(name: str) -> bytes:
+    return pyvips.Image.black(1, 1, bands=3).icc_transform(name).get("icc-profile-data")
+
+
+def test_srgb_profiles_are_recognised_so_no_needless_transform_runs():
+    assert icc_is_srgb(_builtin_profile("srgb"))
+    assert not icc_is_srgb(_builtin_profile("p3"))
+    assert not icc_is_srgb(matrix_icc("Adobe RGB (test)", ADOBE_RGB))
+    assert not icc_is_srgb(b"")
+
+
+def test_display_p3_from_phones_is_converted_to_srgb():
+    p3 = _builtin_profile("p3")
+    colour = (60, 200, 80)
+    want = reference_srgb(colour, p3)
+    assert not close(want, colour, 15)
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), colour).save(buf, "PNG", icc_profile=p3)
+    assert close(centre(make_thumbnails(buf.getvalue())[0].data), want, 6)
