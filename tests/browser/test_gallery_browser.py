@@ -20,6 +20,8 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 SCREENSHOT = Path("/tmp/imgdrop-gallery.png")
 PHONE_SCREENSHOT = Path("/tmp/imgdrop-gallery-phone.png")
+LIGHTBOX_SCREENSHOT = Path("/tmp/imgdrop-lightbox.png")
+SIGNIN_SCREENSHOT = Path("/tmp/imgdrop-signin-phone.png")
 
 
 def upload_through_page(page: Page, tmp_path: Path) -> None:
@@ -43,6 +45,12 @@ def upload_through_page(page: Page, tmp_path: Path) -> None:
         expect(row.locator("progress")).to_have_attribute("value", "100")
 
 
+def assert_newest_first(page: Page) -> None:
+    """Tiles are in newest-first order (imageIds are time-ordered), as after a reload."""
+    ids = page.locator("li.tile").evaluate_all("tiles => tiles.map(t => t.dataset.id)")
+    assert ids == sorted(ids, reverse=True)
+
+
 def check_lightbox(page: Page) -> None:
     """Clicking a thumbnail shows the original, full size, in the lightbox."""
     tile(page, "landscape.jpg").locator("button.tile-open").click()
@@ -53,6 +61,7 @@ def check_lightbox(page: Page) -> None:
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=original.element_handle())
     assert original.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [640, 400]
+    page.screenshot(path=str(LIGHTBOX_SCREENSHOT))
     page.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
 
@@ -93,6 +102,8 @@ def test_sign_up_upload_view_and_delete(page: Page, server_url: str, tmp_path: P
     expect(failed.locator(".tile-error")).not_to_be_empty()
     srcset = tile(page, "rotated.jpg").locator("img").get_attribute("srcset") or ""
     assert " 200w," in srcset and srcset.endswith(" 400w")
+    assert_newest_first(page)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     check_lightbox(page)
@@ -112,6 +123,7 @@ def test_phone_width_has_no_horizontal_scroll(page: Page, server_url: str,
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{server_url}/signin")
     assert_no_horizontal_scroll(page, 390)
+    page.screenshot(path=str(SIGNIN_SCREENSHOT))
     sign_up_and_in(page, server_url, "grace")
     page.locator("#file-input").set_input_files(
         [landscape_jpeg(tmp_path / f"a-very-long-file-name-for-a-phone-{i}.jpg") for i in range(3)]
@@ -120,6 +132,7 @@ def test_phone_width_has_no_horizontal_scroll(page: Page, server_url: str,
     for i in range(3):
         wait_thumbnail_loaded(page, f"a-very-long-file-name-for-a-phone-{i}.jpg")
     assert_no_horizontal_scroll(page, 390)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
     watch.assert_clean()
 

@@ -50,6 +50,6 @@ export async function api(method, path, body) {
 
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+  return `${Number((n / 1024 / 1024).toFixed(1))} MB`;
 }

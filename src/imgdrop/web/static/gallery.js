@@ -23,10 +23,16 @@ function showItem(item, where = "append") {
   const fresh = renderTile(item);
   const old = tileOf(item.imageId);
   if (old) old.replaceWith(fresh);
-  else if (where === "prepend") grid.prepend(fresh);
+  else if (where === "sorted") insertSorted(fresh);
   else grid.append(fresh);
   empty.hidden = items.size > 0;
   if (item.status === "processing") schedulePoll();
+}
+
+// New uploads land in newest-first order: imageIds are time-ordered, so they sort as strings.
+function insertSorted(tile) {
+  const older = [...grid.children].find((other) => other.dataset.id < tile.dataset.id);
+  grid.insertBefore(tile, older || null);
 }
 
 function forget(imageId) {
@@ -122,7 +128,7 @@ function wireLightbox() {
 
 async function onUploaded(imageId) {
   try {
-    showItem(await api("GET", `/api/images/${encodeURIComponent(imageId)}`), "prepend");
+    showItem(await api("GET", `/api/images/${encodeURIComponent(imageId)}`), "sorted");
   } catch (error) {
     status.textContent = error.message;
   }
@@ -132,7 +138,16 @@ function wireUploads(config) {
   const input = document.getElementById("file-input");
   const zone = document.getElementById("dropzone");
   const list = document.getElementById("uploads");
-  const start = (files) => { if (files.length) uploadFiles(files, list, config, onUploaded); };
+  const clear = document.getElementById("clear-uploads");
+  const start = async (files) => {
+    if (!files.length) return;
+    await uploadFiles(files, list, config, onUploaded);
+    clear.hidden = !list.querySelector('[data-state="done"], [data-state="error"]');
+  };
+  clear.addEventListener("click", () => {
+    list.querySelectorAll('[data-state="done"], [data-state="error"]').forEach((row) => row.remove());
+    clear.hidden = true;
+  });
   input.accept = config.acceptedTypes.join(",");
   input.addEventListener("change", () => { start([...input.files]); input.value = ""; });
   // The whole window takes drops, so a near miss never navigates away to the file.
