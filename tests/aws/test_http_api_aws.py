@@ -1,0 +1,99 @@
+"""The HTTP API in AWS mode: uvicorn over S3 + DynamoDB (moto), thumbnails by the Lambda handler.
+
+Also the same app through the Lambda web entry point (Mangum, Function URL events).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from awsstack import AwsStack, client, make_jpeg
+
+from imgdrop import aws_lambda
+from imgdrop.web.app import create_app
+from imgdrop.wiring import Runtime, build
+
+
+@pytest.fixture
+def api(stack: AwsStack) -> Iterator[str]:
+    """A uvicorn server on a free loopback port serving the app in AWS mode."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(build(stack.settings())),
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_signup_login_upload_gallery_delete_over_http(stack: AwsStack, api: str,
+                                                      lambda_runtime: Runtime) -> None:
+    with httpx.Client(base_url=api, timeout=30) as http:
+        assert http.post("/api/signup", json={"username": "Alice",
+                                              "password": "correct horse"}).status_code == 201
+        login = http.post("/api/login", json={"username": "alice", "password": "correct horse"})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        photo = make_jpeg(900, 600, seed=7)
+        started = http.post("/api/uploads", headers=auth, json={
+            "filename": "Holiday photo.jpg", "contentType": "image/jpeg", "size": len(photo)})
+        assert started.status_code == 201, started.text
+        form = started.json()["upload"]
+        posted = httpx.post(form["url"], data=form["fields"],
+                            files={"file": ("Holiday photo.jpg", photo, "image/jpeg")})
+        assert posted.status_code == 204, posted.text
+        for event in stack.s3_events():
+            aws_lambda.handler(event, None)
+        page = http.get("/api/images", headers=auth).json()
+        [item] = page["items"]
+        assert item["status"] == "done" and (item["width"], item["height"]) == (900, 600)
+        thumb = httpx.get(item["urls"]["thumb400"])
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        assert httpx.get(item["urls"]["original"]).content == photo
+        deleted = http.delete(f"/api/images/{item['imageId']}", headers=auth)
+        assert deleted.status_code == 204
+        assert http.get("/api/images", headers=auth).json()["items"] == []
+    left = client("s3", stack.url).list_objects_v2(Bucket=stack.bucket).get("KeyCount")
+    assert left == 0
+
+
+def function_url_event(method: str, path: str, body: dict[str, Any] | None = None,
+                       headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Lambda Function URL (payload 2.0) request event."""
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": "abc.lambda-url.us-east-1.on.aws",
+                    "content-type": "application/json", **(headers or {})},
+        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1",
+                                    "protocol": "HTTP/1.1"},
+                           "domainName": "abc.lambda-url.us-east-1.on.aws",
+                           "stage": "$default"},
+        "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+    }
+
+
+def test_web_handler_serves_the_api_through_mangum(lambda_runtime: Runtime) -> None:
+    creds = {"username": "bob_1", "password": "hunter22hunter22"}
+    signup = aws_lambda.web_handler(function_url_event("POST", "/api/signup", creds), None)
+    assert signup["statusCode"] == 201, signup
+    login = aws_lambda.web_handler(function_url_event("POST", "/api/login", creds), None)
+    token = json.loads(login["body"])["token"]
+    me = aws_lambda.web_handler(function_url_event(
+        "GET", "/api/me", headers={"authorization": f"Bearer {token}"}), None)
+    assert me["statusCode"] == 200
+    assert lambda_runtime.users.get_user_by_name("BOB_1").username == "bob_1"
