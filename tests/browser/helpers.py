@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from PIL import Image, ImageDraw
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 PASSWORD = "correct horse battery"
 
@@ -72,7 +72,7 @@ def sign_up_and_in(page: Page, base_url: str, username: str) -> None:
     expect(page.locator('meta[name="csrf-token"]')).to_have_count(1)
 
 
-def tile(page: Page, filename: str):  # noqa: ANN201 - a Playwright Locator
+def tile(page: Page, filename: str) -> Locator:
     """The gallery tile showing `filename`."""
     return page.locator("li.tile").filter(
         has=page.locator(".tile-name", has_text=re.compile(f"^{re.escape(filename)}$")))
@@ -93,3 +93,26 @@ def assert_no_horizontal_scroll(page: Page, width: int) -> None:
     """The page fits the viewport width (nothing sticks out sideways)."""
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width, f"page is {scroll_width}px wide at a {width}px viewport"
+
+
+DECODE_PLACEHOLDER = """async (filename) => {
+  const { placeholderURL } = await import("/static/thumbhash.js");
+  const listing = await (await fetch("/api/images")).json();
+  const item = listing.items.find((i) => i.filename === filename);
+  const img = new Image();
+  img.src = placeholderURL(item.placeholder);
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const [r, g, b] = ctx.getImageData(img.naturalWidth / 2, img.naturalHeight - 2, 1, 1).data;
+  return { w: img.naturalWidth, h: img.naturalHeight, bottom: [r, g, b] };
+}"""
+
+
+def decode_placeholder(page: Page, filename: str) -> dict[str, object]:
+    """Decode an item's ThumbHash with the page's own decoder: size and a bottom pixel."""
+    result: dict[str, object] = page.evaluate(DECODE_PLACEHOLDER, filename)
+    return result

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, Route, expect
 
 from tests.browser.helpers import (
     ConsoleWatch,
     assert_no_horizontal_scroll,
+    decode_placeholder,
     landscape_jpeg,
     rotated_jpeg,
     sign_up_and_in,
@@ -70,7 +72,7 @@ def delete_through_page(page: Page, filename: str) -> None:
     """Delete with the confirm dialog accepted; the tile goes, and stays gone after reload."""
     messages: list[str] = []
 
-    def accept(dialog) -> None:  # noqa: ANN001 - Playwright Dialog
+    def accept(dialog: Dialog) -> None:
         messages.append(dialog.message)
         dialog.accept()
 
@@ -96,6 +98,11 @@ def test_sign_up_upload_view_and_delete(page: Page, server_url: str, tmp_path: P
     rotated = wait_thumbnail_loaded(page, "rotated.jpg")
     assert landscape["w"] > landscape["h"]
     assert rotated["h"] > rotated["w"], f"EXIF orientation not applied: {rotated}"
+    # The placeholder decoder gives a portrait blur whose bottom is the image's orange-red.
+    hint = decode_placeholder(page, "rotated.jpg")
+    assert hint["h"] > hint["w"], hint  # type: ignore[operator]
+    red, green, blue = hint["bottom"]  # type: ignore[misc]
+    assert red > 180 and green < 140 and blue < 120, hint
     failed = tile(page, "broken.jpg")
     expect(failed).to_have_attribute("data-status", "failed", timeout=30_000)
     expect(failed.locator(".badge")).to_have_text("Failed")
@@ -116,21 +123,45 @@ def test_sign_up_upload_view_and_delete(page: Page, server_url: str, tmp_path: P
     watch.assert_clean()
 
 
-def test_phone_width_has_no_horizontal_scroll(page: Page, server_url: str,
-                                              tmp_path: Path) -> None:
-    """At 390x844 the sign-in page and a filled gallery fit the screen."""
+def fake_processing_once(page: Page) -> list[str]:
+    """Answer the first GET /api/images/{id} of each item with status "processing", so the
+    tile can only reach "done" by the page polling again (no reload)."""
+    faked: list[str] = []
+
+    def handle(route: Route) -> None:
+        response = route.fetch()
+        item = response.json()
+        if item["imageId"] in faked:
+            route.fulfill(response=response)
+            return
+        faked.append(item["imageId"])
+        route.fulfill(response=response, json={**item, "status": "processing", "urls": None})
+
+    page.route(re.compile(r"/api/images/[0-9A-Z]{26}$"), handle)
+    return faked
+
+
+def test_phone_width_live_status_and_escaping(page: Page, server_url: str,
+                                             tmp_path: Path) -> None:
+    """At 390x844 the pages fit the screen; tiles go processing -> done by polling; a
+    filename full of markup is shown as text."""
     watch = ConsoleWatch(page)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{server_url}/signin")
     assert_no_horizontal_scroll(page, 390)
     page.screenshot(path=str(SIGNIN_SCREENSHOT))
     sign_up_and_in(page, server_url, "grace")
+    faked = fake_processing_once(page)
+    long_names = [f"a-very-long-file-name-for-a-phone-{i}.jpg" for i in range(2)]
+    markup = '<img src=x onerror=alert(1)> & "quotes".jpg'
     page.locator("#file-input").set_input_files(
-        [landscape_jpeg(tmp_path / f"a-very-long-file-name-for-a-phone-{i}.jpg") for i in range(3)]
+        [landscape_jpeg(tmp_path / name) for name in [*long_names, markup]]
         + [rotated_jpeg(tmp_path / "rotated.jpg")])
-    wait_thumbnail_loaded(page, "rotated.jpg")
-    for i in range(3):
-        wait_thumbnail_loaded(page, f"a-very-long-file-name-for-a-phone-{i}.jpg")
+    for name in [*long_names, markup, "rotated.jpg"]:
+        wait_thumbnail_loaded(page, name)
+    assert len(faked) == 4, faked
+    expect(page.locator("li.tile .tile-name img")).to_have_count(0)
+    expect(tile(page, markup).locator("img")).to_have_attribute("alt", markup)
     assert_no_horizontal_scroll(page, 390)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
