@@ -92,6 +92,9 @@ class LocalWorker:
                 self._busy += 1
             try:
                 self.run_job(job)
+            except Exception:
+                # Never let a job end a loop: the lease runs out and the job is tried again.
+                log.exception("job %s could not be settled", job.job_id)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
@@ -104,16 +107,24 @@ class LocalWorker:
             reason = exc.message if isinstance(exc, ImgdropError) else f"{type(exc).__name__}"
             if not isinstance(exc, RETRYABLE):
                 log.exception("unexpected error processing job %s", job.job_id)
-            if job.attempts < self.max_attempts:
+            if job.attempts < self.max_attempts or not self._give_up(job, reason):
                 delay = min(self.backoff_s * 2 ** (job.attempts - 1), 60.0)
                 log.warning("job %s attempt %d failed (%s); retrying in %.1f s", job.job_id,
                             job.attempts, reason, delay)
                 self.queue.retry(job.job_id, delay, reason)
                 return
+        self.queue.complete(job.job_id)
+
+    def _give_up(self, job: Job, reason: str) -> bool:
+        """Mark the job's uploads failed; False if even that hit a transient fault."""
+        try:
             for key in object_created_keys(job.event):
                 self.images.fail_upload(key, f"processing kept failing ({reason}); gave up "
                                              f"after {job.attempts} attempts")
-        self.queue.complete(job.job_id)
+        except RETRYABLE:
+            log.warning("job %s: could not record the failure; keeping the job", job.job_id)
+            return False
+        return True
 
     def _sweeper(self) -> None:
         while not self._stop.wait(SWEEP_EVERY_S):
