@@ -85,6 +85,9 @@ async function openLightbox(imageId) {
   if (!item.urls) return;
   const dialog = document.getElementById("lightbox");
   const img = document.getElementById("lightbox-img");
+  const note = document.getElementById("lightbox-note");
+  note.hidden = true;
+  img.onerror = () => { if (img.getAttribute("src")) note.hidden = false; };
   img.alt = item.filename;
   img.src = item.urls.original;
   document.getElementById("lightbox-title").textContent = item.filename;
@@ -123,7 +126,7 @@ function wireLightbox() {
   const close = () => dialog.close();
   document.getElementById("lightbox-close").addEventListener("click", close);
   dialog.addEventListener("click", (event) => { if (event.target === dialog) close(); });
-  dialog.addEventListener("close", () => { document.getElementById("lightbox-img").src = ""; });
+  dialog.addEventListener("close", () => { document.getElementById("lightbox-img").removeAttribute("src"); });
 }
 
 async function onUploaded(imageId) {
