@@ -141,5 +141,5 @@ def get_object(bucket: str, key: str, exp: int, ct: str, sig: str,
         "Cache-Control": f"private, max-age={max_age}",
         "Content-Disposition": "inline",
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
     })
