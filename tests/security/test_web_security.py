@@ -193,3 +193,34 @@ def test_security_headers_on_every_kind_of_response(shared_server: ServerProcess
     assert {r.status_code for r in responses} >= {200, 303, 401, 404, 405, 400, 403}
     for response in responses:
         assert_security_headers(response)
+
+
+def signed_url(server: ServerProcess, key: str, content_type: str) -> str:
+    """A download URL signed with the server's own key (the API only links done items)."""
+    from imgdrop.adapters.local.signing import sign_download
+
+    secret = (server.data_dir / "secret.key").read_text().strip().encode()
+    exp = int(time.time()) + 300
+    sig = sign_download(secret, key, exp, content_type)
+    query = httpx.QueryParams({"exp": exp, "ct": content_type, "sig": sig})
+    return f"{server.url}/_blobs/local/{key}?{query}"
+
+
+def test_stored_html_is_only_ever_served_as_the_pinned_image_type(
+        shared_server: ServerProcess, owner: ApiUser) -> None:
+    html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>"
+    body = owner.upload(html, "trap.jpg", "image/jpeg")
+    assert owner.wait_final(body["imageId"])["status"] == "failed"
+    url = signed_url(shared_server, body["originalKey"], "image/jpeg")
+    got = httpx.get(url)
+    assert got.status_code == 200 and got.content == html
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in got.headers["content-security-policy"]
+    assert_security_headers(got)
+    bent = httpx.get(url.replace("ct=image%2Fjpeg", "ct=text%2Fhtml"))
+    assert bent.status_code == 403 and b"<script" not in bent.content
+    for ctype in ("text/html", "image/svg+xml", "application/xhtml+xml"):
+        # Even a correctly signed URL never serves a type a browser would run.
+        refused = httpx.get(signed_url(shared_server, body["originalKey"], ctype))
+        assert refused.status_code == 403 and b"<script" not in refused.content, ctype
