@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -152,10 +152,14 @@ class Images:
         self._finish_failed(item, reason)
 
     def _finish_failed(self, item: ImageItem, reason: str) -> ImageItem:
+        """processing -> failed; returns the item as it now is."""
         log.info("upload failed: %s: %s", item.originalKey, reason)
-        with contextlib.suppress(AlreadyDone, NotFound):  # already final, or deleted
-            self.catalog.mark_failed(item.userId, item.imageId, reason, self.clock())
-        return item
+        now = self.clock()
+        try:
+            self.catalog.mark_failed(item.userId, item.imageId, reason, now)
+        except (AlreadyDone, NotFound):  # already final, or deleted meanwhile
+            return item
+        return dataclasses.replace(item, status=FAILED, error=reason, updatedAt=now)
 
     def process_event(self, event: dict[str, Any]) -> list[ImageItem | None]:
         """Process every ObjectCreated record of an S3-shaped event; others are ignored."""
