@@ -70,12 +70,21 @@ class FilesystemBlobStore:
     def _writer(self) -> IO[bytes]:
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False)
 
-    def _commit(self, writer: IO[bytes], path: Path) -> None:
+    def _commit(self, writer: IO[bytes], path: Path, replace: bool = True) -> None:
         writer.flush()
         os.fsync(writer.fileno())
         writer.close()
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(writer.name, path)
+        if replace:
+            os.replace(writer.name, path)
+            return
+        # link() fails if the path exists: two POSTs of one form cannot both store (no TOCTOU).
+        try:
+            os.link(writer.name, path)
+        except FileExistsError:
+            raise Forbidden("this upload form was already used") from None
+        finally:
+            os.unlink(writer.name)
 
     def get(self, key: str) -> bytes:
         """The bytes; NotFound if absent."""
@@ -163,7 +172,7 @@ class PostedObject:
         if self.path.exists():
             self.abort()
             raise Forbidden("this upload form was already used")
-        self.store._commit(self.file, self.path)
+        self.store._commit(self.file, self.path, replace=False)
         event = s3_event(self.store.bucket, self.policy.key, self.size)
         if self.store.listener is not None:
             self.store.listener(event)
