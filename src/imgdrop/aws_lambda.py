@@ -1,5 +1,6 @@
-"""Lambda entry points: the S3-event thumbnail handler, the web app (Mangum) and the
-on-failure queue handler. Thin: they parse events and call the same services as the local worker.
+"""Lambda entry points: the S3-event thumbnail handler, the web app (Mangum), the
+on-failure queue handler and the scheduled sweeper. Thin: they parse events and call the same
+services as the local worker.
 
 Retries: S3 invokes the thumbnail function asynchronously, so Lambda itself retries a raised
 error (MaximumRetryAttempts in infra/template.yaml). Every attempt is counted on the item
@@ -7,6 +8,9 @@ error (MaximumRetryAttempts in infra/template.yaml). Every attempt is counted on
 which marks the item `failed` instead, so nothing stays `processing`. An attempt that dies
 without raising (timeout, out of memory) reaches the on-failure SQS queue, whose consumer
 (`failure_handler`) marks the item failed too.
+
+Items nobody settles (an S3 event lost, a form never used) are found by `sweep_handler`, run
+on a schedule.
 
 Objects put under uploads/<userId>/ without going through the app have no catalog item:
 `Images.process_upload` logs and ignores them (no thumbnails, nothing in any gallery). See
@@ -23,7 +27,6 @@ from typing import IO, Any
 
 from imgdrop.core import keys
 from imgdrop.core.errors import ImgdropError, InvalidRequest, NotFound
-from imgdrop.core.records import PROCESSING
 from imgdrop.services import Images, object_created_keys
 from imgdrop.settings import load_settings
 from imgdrop.wiring import Runtime, build
@@ -109,9 +112,6 @@ def process_key(images: Images, key: str, request_id: str | None = None) -> str:
                                 f"{attempt} attempts")
         return "failed"
     status = item.status if item is not None else "ignored"
-    if status == PROCESSING and item is not None:
-        # Images._finish_failed returns the item as it was before the transition: re-read.
-        status = images.catalog.get_item(item.userId, item.imageId).status
     log.info("processed", extra={"key": key, "status": status, "attempt": attempt,
                                  "ms": round((time.perf_counter() - started) * 1000),
                                  "aws_request_id": request_id})
@@ -145,6 +145,25 @@ def failure_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             failed.append(key)
     log.warning("gave up on uploads", extra={"keys": failed})
     return {"failed": failed}
+
+
+def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge schedule: settle items left `processing` past IMGDROP_STALE_PROCESSING_S.
+
+    An original that is stored was missed (a lost or given-up S3 event): process it now. A form
+    that expired unused ends `failed` ("the upload never arrived"). Transient errors are left
+    for the next sweep; every try is counted, so one that keeps failing ends `failed` too.
+    """
+    images = runtime().images
+    request_id = getattr(context, "aws_request_id", None)
+    results: dict[str, str] = {}
+    for key in images.sweep_stale():
+        try:
+            results[key] = process_key(images, key, request_id)
+        except Exception:  # logged by process_key; the next sweep tries again
+            results[key] = "retry"
+    log.info("swept", extra={"results": results, "aws_request_id": request_id})
+    return {"swept": results}
 
 
 def web_handler(event: dict[str, Any], context: Any) -> Any:

@@ -136,3 +136,19 @@ def test_logs_are_one_json_object_per_line(stack: AwsStack, lambda_runtime: Runt
     assert processed and processed[0]["key"] == item.originalKey
     assert processed[0]["status"] == "done" and processed[0]["aws_request_id"] == "req-1"
     assert {"time", "level", "logger"} <= processed[0].keys()
+
+
+def test_sweeper_processes_a_missed_upload_and_fails_an_unused_form(
+        stack: AwsStack, lambda_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    missed = upload(lambda_runtime, make_jpeg(300, 200))  # its S3 event is never handled
+    unused = lambda_runtime.images.request_upload("u1", "never.jpg", "image/jpeg", 10).item
+    images = lambda_runtime.images
+    # Seen from 20 minutes later: both are stale and the unused form has expired.
+    later = images.clock() + 20 * 60 * 1000
+    monkeypatch.setattr(images, "clock", lambda: later)
+    result = aws_lambda.sweep_handler({"source": "aws.events"}, None)
+    assert result == {"swept": {missed.originalKey: "done"}}
+    assert images.get_image("u1", missed.imageId).status == "done"
+    failed = images.get_image("u1", unused.imageId)
+    assert failed.status == "failed" and "never arrived" in (failed.error or "")
+    assert aws_lambda.sweep_handler({}, None) == {"swept": {}}

@@ -76,7 +76,7 @@ def test_cfn_lint_passes() -> None:
 
 def test_every_handler_imports(template: dict[str, Any]) -> None:
     handlers = [p["Handler"] for p in functions(template).values()]
-    assert len(handlers) == 3
+    assert len(handlers) == 4
     for handler in handlers:
         module, _, name = handler.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), handler
@@ -91,7 +91,10 @@ def test_no_wildcard_s3_or_dynamodb_grants(template: dict[str, Any]) -> None:
         for resource in as_list(statement["Resource"]):
             text = resource_text(resource)
             assert text != "*" and ":::*" not in text and "table/*" not in text, name
-            if ":s3:::" in text:  # object ARNs: this bucket, one of its two prefixes
+            if text == BUCKET_ARN:  # the bucket itself: listing, and only under uploads/
+                assert as_list(statement["Action"]) == ["s3:ListBucket"], name
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": "uploads/*"}}
+            elif ":s3:::" in text:  # object ARNs: this bucket, one of its two prefixes
                 assert text in {BUCKET_ARN + "/uploads/*", BUCKET_ARN + "/thumbnails/*"}
 
 
@@ -102,6 +105,18 @@ def test_thumbnail_function_has_only_what_it_needs(template: dict[str, Any]) -> 
         ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
         ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table),
     }
+
+
+def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
+    table = resource_text(TABLE_ARN)
+    assert grants(template, "SweeperFunction") == {
+        ("s3:GetObject", BUCKET_ARN + "/uploads/*"),
+        ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
+        ("s3:ListBucket", BUCKET_ARN),
+        ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table), ("dynamodb:Scan", table),
+    }
+    events = functions(template)["SweeperFunction"]["Events"]
+    assert [e["Type"] for e in events.values()] == ["Schedule"]
 
 
 def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> None:
