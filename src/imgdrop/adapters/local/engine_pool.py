@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -17,11 +18,23 @@ from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
 log = logging.getLogger("imgdrop.worker")
 # Fresh processes after this many images cap any slow growth of the C heap.
 TASKS_PER_CHILD = 200
+PARENT_CHECK_S = 1.0
 
 
-def _init_child() -> None:
+def _init_child(server_pid: int) -> None:
     # Set before libvips allocates: glibc keeps fewer arenas, so RSS stays flat.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    threading.Thread(target=_exit_with_parent, args=(server_pid,), daemon=True,
+                     name="imgdrop-parent-watch").start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # A SIGKILLed server cannot stop its pool, and a child never sees EOF on the call queue
+    # (it holds the write end too), so it would live on as an orphan: leave with the parent.
+    # The pid comes from the parent: a child still starting when the kill came has ppid 1.
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 class ProcessPoolEngine:
@@ -36,7 +49,8 @@ class ProcessPoolEngine:
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process has threads (uvicorn, worker loops).
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_child, max_tasks_per_child=TASKS_PER_CHILD)
+                                   initializer=_init_child, initargs=(os.getpid(),),
+                                   max_tasks_per_child=TASKS_PER_CHILD)
 
     def __call__(self, data: bytes, widths: Sequence[int], limits: Limits) -> Thumbnails:
         """make_thumbnails in a child process; a crashed child is a transient error."""
