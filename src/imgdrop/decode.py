@@ -25,9 +25,11 @@ _LOADERS = {
     "tiff": ("VipsForeignLoadTiffBuffer", "tiffload_buffer"),
 }
 _NO_LIMIT = 10_000_000
-# A cut-off upload is an error, not a grey half-picture. It must go in the loader's option
-# string: thumbnail_buffer's own `fail_on` argument does not reach the loader (libvips 8.18).
-_LOADER_OPTIONS = "fail_on=truncated"
+# A cut-off or corrupt upload is an error, not a grey half-picture: "error" also catches a PNG
+# chunk with a bad CRC ("truncated" let libpng ignore it); every photo in ../shared/corpus still
+# loads. It must go in the loader's option string: thumbnail_buffer's own `fail_on` argument does
+# not reach the loader (libvips 8.18).
+_LOADER_OPTIONS = "fail_on=error"
 
 
 def _lock_down_libvips() -> None:

@@ -96,8 +96,8 @@ class Images:
                          createdAt=created, filename=filename, contentType=content_type,
                          bytes=size, updatedAt=created)
         self.catalog.create_item(item)
-        form = self.blobs.upload_form(key, content_type, self.settings.max_upload_bytes,
-                                      self.settings.upload_expires_s)
+        # The form admits at most the declared size, so the item's `bytes` cannot be exceeded.
+        form = self.blobs.upload_form(key, content_type, size, self.settings.upload_expires_s)
         return UploadTicket(item, form)
 
     def process_upload(self, key: str) -> ImageItem | None:

@@ -52,11 +52,7 @@ def upload_hostile(user: ApiUser, data: bytes, filename: str, content_type: str)
 
 
 CASES = [pytest.param("empty", b"", "empty.jpg", "image/jpeg", id="empty")] + [
-    pytest.param(name, data, filename, ctype, id=name,
-                 marks=[pytest.mark.xfail(strict=True, reason=(
-                     "decode.py loads with fail_on=truncated, which lets libpng ignore CRC "
-                     "errors; fail_on=error would refuse it (reported, not ours to edit)"))]
-                 if name == "png_bad_crc" else [])
+    pytest.param(name, data, filename, ctype, id=name)
     for name, (data, filename, ctype) in HOSTILE.items()]
 
 

@@ -163,3 +163,14 @@ def test_restart_keeps_users_images_and_pending_jobs(tmp_path) -> None:  # type:
             assert again.get(f"/api/images/{image_id}").json()["status"] == "done"
     finally:
         second.stop()
+
+
+def test_form_admits_no_more_than_the_declared_size(alice: ApiUser) -> None:
+    data = make_jpeg(400, 300)
+    created = alice.client.post("/api/uploads", json={
+        "filename": "a.jpg", "contentType": "image/jpeg", "size": len(data) - 1}).json()
+    form = created["upload"]
+    posted = httpx.post(form["url"], data=form["fields"],
+                        files={"file": ("a.jpg", data, "image/jpeg")})
+    assert posted.status_code == 413, posted.text
+    assert posted.json()["error"]["code"] == "too_large"
