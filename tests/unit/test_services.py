@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import make_jpeg
+
 from imgdrop.settings import load_settings
 from imgdrop.wiring import build_local
-from tests.conftest import make_jpeg
 
 
 def test_process_upload_returns_the_final_item(tmp_path: Path) -> None:
