@@ -11,6 +11,7 @@ by time) and is globally unique (so two users' `cat.jpg` in one millisecond get 
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -107,6 +108,22 @@ def parse_original_key(key: str) -> OriginalKey:
     if not sep or not is_image_id(image_id) or not _USER_RE.match(user_id) or not filename:
         raise InvalidRequest(f"not an upload key: {key!r}")
     return OriginalKey(user_id, image_id, filename)
+
+
+def encode_cursor(image_id: str) -> str:
+    """Opaque page cursor: the last imageId of a page (every catalog uses this shape)."""
+    return base64.urlsafe_b64encode(image_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """Back to an imageId; raises InvalidRequest for anything else."""
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("bad cursor") from None
+    if not is_image_id(value):
+        raise InvalidRequest("bad cursor")
+    return value
 
 
 def decode_event_key(raw: str) -> str:

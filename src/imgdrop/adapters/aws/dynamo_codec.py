@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-from imgdrop.core.errors import InvalidRequest
-from imgdrop.core.keys import is_image_id
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -38,19 +34,3 @@ def _plain(v: Any) -> Any:
     if isinstance(v, list):
         return [_plain(x) for x in v]
     return v
-
-
-def encode_cursor(image_id: str) -> str:
-    """Opaque page cursor: the last imageId of the page (same shape as the local catalog's)."""
-    return base64.urlsafe_b64encode(image_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """Back to an imageId; raises InvalidRequest for anything else."""
-    try:
-        image_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("bad cursor") from None
-    if not is_image_id(image_id):
-        raise InvalidRequest("bad cursor")
-    return image_id

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
 from imgdrop.adapters.local.database import Database
-from imgdrop.core.errors import AlreadyDone, Conflict, InvalidRequest, NotFound
-from imgdrop.core.keys import is_image_id
+from imgdrop.core.errors import AlreadyDone, Conflict, NotFound
+from imgdrop.core.keys import decode_cursor, encode_cursor
 from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
-
-
-def encode_cursor(image_id: str) -> str:
-    """Opaque cursor: the last imageId of the page."""
-    return base64.urlsafe_b64encode(image_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """Back to an imageId; raises InvalidRequest for anything else."""
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("bad cursor") from None
-    if not is_image_id(value):
-        raise InvalidRequest("bad cursor")
-    return value
 
 
 class SqliteCatalog:
