@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -59,23 +60,24 @@ class Runner:
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        with open(log_path, "ab") as log:  # the child keeps its own copy of the fd
-            self.proc = subprocess.Popen(
-                [sys.executable, str(RUNNER), "--serve"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
+            return subprocess.Popen([sys.executable, str(RUNNER), "--serve"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def run(self, data_dir: Path, crash_point: str = "", crash_at: int = 1) -> int:
         """Exit code of one run on `data_dir`: CRASH_EXIT when it died at the crash point."""
+        if self.proc.poll() is not None:  # an earlier test broke it; that test failed already
+            self.close()
+            self.proc = self._start()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(f"{data_dir} {crash_point or '-'} {crash_at}\n")
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline()
-        assert answer, f"crash runner died:\n{self.log()}"
+        assert answer.strip().lstrip("-").isdigit(), f"crash runner said {answer!r}:\n{self.log()}"
         return int(answer)
 
     def log(self) -> str:
@@ -85,7 +87,8 @@ class Runner:
     def close(self) -> None:
         """End the runner (it exits at the end of its input)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
         self.proc.wait(30)
         self.proc.stdout.close()
 

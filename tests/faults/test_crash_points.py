@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_jpeg
 from tests.faults.faultlib import (
     CRASH_EXIT,
     Runner,
@@ -104,3 +105,19 @@ def test_upload_that_never_arrived_fails_after_its_form_expires(
         rt.close()
     snap = assert_settled(data_dir, [*ids, lost])
     assert "never arrived" in snap.items[lost]["error"]
+
+
+def test_original_stored_but_event_lost_is_recovered(runner: Runner, tmp_path: Path) -> None:
+    # A crash between the original's rename into place and the job's commit: no job at all.
+    data_dir = tmp_path / "data"
+    rt = local_runtime(data_dir)
+    try:
+        data = make_jpeg(500, 400, seed=3)
+        ticket = rt.images.request_upload("u1", "orphan.jpg", "image/jpeg", len(data))
+        rt.blobs.put(ticket.item.originalKey, data, "image/jpeg")
+    finally:
+        rt.close()
+    assert snapshot(data_dir).jobs == 0
+    assert runner.run(data_dir) == 0
+    snap = assert_settled(data_dir, [ticket.item.imageId])
+    assert snap.items[ticket.item.imageId]["status"] == "done"
