@@ -48,6 +48,7 @@ class Stats:
     gallery_s: list[float] = field(default_factory=list)
     to_done_s: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    load_from: int = 0  # first RSS sample of the upload phase (after the sign-up burst)
 
     def error(self, what: str) -> None:
         """Count one error (the first few are kept verbatim)."""
@@ -193,33 +194,35 @@ async def browse(client: httpx.AsyncClient, stats: Stats) -> None:
         raise RuntimeError(f"gallery {page.status_code}: {page.text[:200]}")
 
 
-async def user(n: int, url: str, photos: list[Photo], stats: Stats, until: float,
-               think_s: float, run_id: str) -> None:
-    """One simulated person: sign up, then upload, wait and browse until the time is up."""
+async def user(n: int, client: httpx.AsyncClient, photos: list[Photo], stats: Stats,
+               until: float, think_s: float) -> None:
+    """One signed-in person: upload, wait for the thumbnails and browse until the time is up."""
     rng = random.Random(n)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    while time.monotonic() < until:
         try:
-            await sign_up(client, f"load{run_id}u{n}")
-        except (RuntimeError, httpx.HTTPError) as exc:
+            await upload_one(client, rng.choice(photos), stats, until + 300)
+            await browse(client, stats)
+        except (RuntimeError, httpx.HTTPError, ValueError) as exc:
             stats.error(f"user {n}: {exc!r}")
-            return
-        while time.monotonic() < until:
-            try:
-                await upload_one(client, rng.choice(photos), stats, until + 300)
-                await browse(client, stats)
-            except (RuntimeError, httpx.HTTPError, ValueError) as exc:
-                stats.error(f"user {n}: {exc!r}")
-            await asyncio.sleep(rng.uniform(0, 2 * think_s))
+        await asyncio.sleep(rng.uniform(0, 2 * think_s))
 
 
 async def run(url: str, pid: int | None, photos: list[Photo], args: argparse.Namespace) -> Stats:
-    """All users at once for `args.duration` seconds, with the memory sampler alongside."""
+    """Sign every user up at once, then load for `args.duration` s; RSS sampled throughout."""
     stats = Stats()
     sampler = asyncio.create_task(sample_memory(pid, stats, args.sample_s))
-    until = time.monotonic() + args.duration
     run_id = format(int(time.time() * 1000) % 10**8, "x")
-    await asyncio.gather(*(user(n, url, photos, stats, until, args.think, run_id)
-                           for n in range(args.users)))
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120))
+                   for _ in range(args.users)]
+        signed = await asyncio.gather(*(sign_up(c, f"load{run_id}u{n}")
+                                        for n, c in enumerate(clients)), return_exceptions=True)
+        stats.errors += [f"user {n}: {e!r}" for n, e in enumerate(signed) if e is not None]
+        await asyncio.sleep(args.sample_s)
+        stats.load_from = len(stats.rss_mb)
+        until = time.monotonic() + args.duration
+        await asyncio.gather(*(user(n, c, photos, stats, until, args.think)
+                               for n, c in enumerate(clients) if signed[n] is None))
     await asyncio.sleep(args.sample_s)  # one sample after the last upload settled
     sampler.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -238,6 +241,8 @@ def pct(values: list[float], q: float) -> float:
 def summary(stats: Stats, args: argparse.Namespace, wall_s: float) -> dict[str, Any]:
     """The figures, as a dict (also written with --json)."""
     rss = stats.rss_mb or [float("nan")]
+    signup, load = rss[: stats.load_from] or rss, rss[stats.load_from:] or rss
+    third = max(1, len(load) // 3)
     return {
         "users": args.users, "duration_s": args.duration, "wall_s": round(wall_s, 1),
         "uploads": stats.uploads, "done": stats.done, "errors": len(stats.errors),
@@ -246,8 +251,12 @@ def summary(stats: Stats, args: argparse.Namespace, wall_s: float) -> dict[str, 
         "gallery_p95_ms": round(pct(stats.gallery_s, 95) * 1000, 1),
         "upload_to_done_p50_s": round(pct(stats.to_done_s, 50), 2),
         "upload_to_done_p95_s": round(pct(stats.to_done_s, 95), 2),
-        "rss_start_mb": round(rss[0], 1), "rss_peak_mb": round(max(rss), 1),
+        "rss_idle_mb": round(rss[0], 1), "rss_signup_peak_mb": round(max(signup), 1),
+        "rss_load_start_mb": round(load[0], 1), "rss_load_peak_mb": round(max(load), 1),
+        "rss_first_third_max_mb": round(max(load[:third]), 1),
+        "rss_last_third_max_mb": round(max(load[-third:]), 1),
         "rss_end_mb": round(rss[-1], 1), "rss_samples": len(stats.rss_mb),
+        "rss_series_mb": [round(v) for v in stats.rss_mb],
     }
 
 

@@ -22,4 +22,4 @@ def test_short_load_run_has_no_errors_and_all_uploads_done(tmp_path: Path) -> No
     assert figures["uploads"] >= 10, figures
     assert figures["done"] == figures["uploads"], figures
     assert figures["gallery_p95_ms"] > 0 and figures["upload_to_done_p95_s"] > 0
-    assert figures["rss_samples"] >= 5 and figures["rss_peak_mb"] > 0
+    assert figures["rss_samples"] >= 5 and figures["rss_load_peak_mb"] > 0
