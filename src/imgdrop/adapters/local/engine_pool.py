@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -19,11 +21,14 @@ log = logging.getLogger("imgdrop.worker")
 # Fresh processes after this many images cap any slow growth of the C heap.
 TASKS_PER_CHILD = 200
 PARENT_CHECK_S = 1.0
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 
 def _init_child(server_pid: int) -> None:
-    # Set before libvips allocates: glibc keeps fewer arenas, so RSS stays flat.
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    # Fewer glibc arenas keep RSS flat. glibc reads MALLOC_ARENA_MAX only as the process starts
+    # (too late to set it here), so set the same limit with mallopt, before libvips allocates.
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
     threading.Thread(target=_exit_with_parent, args=(server_pid,), daemon=True,
                      name="imgdrop-parent-watch").start()
 
