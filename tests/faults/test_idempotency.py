@@ -138,3 +138,15 @@ def test_duplicate_events_coalesce_in_the_local_queue(rt: Runtime) -> None:
     for _ in range(8):
         queue.enqueue(event)
     assert queue.pending() == 1
+
+
+def test_duplicate_event_does_not_steal_a_running_jobs_lease(rt: Runtime) -> None:
+    _, event = accepted_event(rt, seed=4)
+    queue = SqliteJobQueue(rt.images.catalog.db)  # type: ignore[attr-defined]
+    queue.enqueue(event)
+    running = queue.claim(lease_s=300)
+    assert running is not None
+    queue.enqueue(event)  # S3 delivers at least once: the same event again, mid-processing
+    assert queue.claim(lease_s=300) is None, "a second worker would run the same job at once"
+    queue.complete(running.job_id)
+    assert queue.pending() == 0

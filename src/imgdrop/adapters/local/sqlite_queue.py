@@ -18,13 +18,17 @@ class SqliteJobQueue:
         self.db = db
 
     def enqueue(self, event: dict[str, Any]) -> None:
-        """Persist one job per object key in the event (a pending duplicate coalesces)."""
+        """Persist one job per object key in the event (a duplicate coalesces).
+
+        A duplicate only hurries a job never tried: one that is running (leased) or waiting to
+        retry keeps its time, so no second worker runs the same job at once.
+        """
         now = time.time()
         with self.db.tx() as conn:
             for key in object_created_keys(event) or [""]:
                 conn.execute("INSERT INTO jobs (objectKey, event, dueAt) VALUES (?, ?, ?) "
-                             "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?)",
-                             (key, json.dumps(event), now, now))
+                             "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?) "
+                             "WHERE attempts = 0", (key, json.dumps(event), now, now))
 
     def claim(self, lease_s: float) -> Job | None:
         """Lease the oldest due job."""
