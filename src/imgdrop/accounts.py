@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -24,8 +27,16 @@ MAX_PASSWORD = 256
 FREE_FAILURES = 5  # wrong passwords allowed before back-off starts
 MAX_LOCK_S = 15 * 60
 BAD_CREDENTIALS = "wrong username or password"
-# Verified for unknown users so their answer takes as long as a wrong password.
-_DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
+# Each hash holds 64 MiB: a burst of sign-ins would otherwise take GBs at once. More hashes than
+# cores at a time only queue for the CPU anyway.
+_HASHING = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified for unknown users so their answer takes as long as a wrong password."""
+    with _HASHING:
+        return HASHER.hash(secrets.token_hex(16))
 
 
 def hash_token(token: str) -> str:
@@ -50,7 +61,7 @@ class Accounts:
         user = User(
             userId=uuid.uuid4().hex[:16],
             username=username,
-            passwordHash=HASHER.hash(password),
+            passwordHash=_hash(password),
             createdAt=self.clock(),
         )
         try:
@@ -82,7 +93,7 @@ class Accounts:
         try:
             user = self.users.get_user_by_name(username or "")
         except NotFound:
-            _safe_verify(_DUMMY_HASH, password)
+            _safe_verify(_dummy_hash(), password)
             return None
         return user if _safe_verify(user.passwordHash, password) else None
 
@@ -117,8 +128,14 @@ class Accounts:
             self.users.delete_session(hash_token(token))
 
 
+def _hash(password: str) -> str:
+    with _HASHING:
+        return HASHER.hash(password)
+
+
 def _safe_verify(phc: str, password: str) -> bool:
     try:
-        return HASHER.verify(phc, password or "")
+        with _HASHING:
+            return HASHER.verify(phc, password or "")
     except (VerificationError, InvalidHashError):
         return False
