@@ -31,8 +31,15 @@ import httpx
 import psutil
 from PIL import Image
 
-TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-         ".gif": "image/gif", ".heic": "image/heic", ".avif": "image/avif"}
+TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".heic": "image/heic",
+    ".avif": "image/avif",
+}
 PASSWORD = "load-test password"
 POLL_S = 0.3
 Photo = tuple[str, bytes, str]
@@ -57,8 +64,11 @@ class Stats:
 
 def read_photos(folder: Path) -> list[Photo]:
     """Every image file of `folder` (by extension), read into memory."""
-    photos = [(p.name, p.read_bytes(), TYPES[p.suffix.lower()])
-              for p in sorted(folder.iterdir()) if p.suffix.lower() in TYPES and p.is_file()]
+    photos = [
+        (p.name, p.read_bytes(), TYPES[p.suffix.lower()])
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in TYPES and p.is_file()
+    ]
     if not photos:
         raise SystemExit(f"no photos in {folder}")
     return photos
@@ -94,9 +104,22 @@ def own_server(workdir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(workdir / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "imgdrop.cli", "serve", "--host",
-                                 "127.0.0.1", "--port", str(port), "--data-dir",
-                                 str(workdir / "data")], stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "imgdrop.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(workdir / "data"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -157,18 +180,21 @@ async def sign_up(client: httpx.AsyncClient, username: str) -> None:
     client.headers["Authorization"] = f"Bearer {login.json()['token']}"
 
 
-async def upload_one(client: httpx.AsyncClient, photo: Photo, stats: Stats,
-                     drain_by: float) -> None:
+async def upload_one(
+    client: httpx.AsyncClient, photo: Photo, stats: Stats, drain_by: float
+) -> None:
     """Create the upload, POST the bytes to its form, poll until it leaves `processing`."""
     name, data, content_type = photo
     started = time.monotonic()
-    created = await client.post("/api/uploads", json={
-        "filename": name, "contentType": content_type, "size": len(data)})
+    created = await client.post(
+        "/api/uploads", json={"filename": name, "contentType": content_type, "size": len(data)}
+    )
     if created.status_code != 201:
         raise RuntimeError(f"create {created.status_code}: {created.text[:200]}")
     form = created.json()["upload"]
-    posted = await client.post(form["url"], data=form["fields"],
-                               files={"file": (name, data, content_type)})
+    posted = await client.post(
+        form["url"], data=form["fields"], files={"file": (name, data, content_type)}
+    )
     if posted.status_code != 204:
         raise RuntimeError(f"form POST {posted.status_code}: {posted.text[:200]}")
     stats.uploads += 1
@@ -194,8 +220,14 @@ async def browse(client: httpx.AsyncClient, stats: Stats) -> None:
         raise RuntimeError(f"gallery {page.status_code}: {page.text[:200]}")
 
 
-async def user(n: int, client: httpx.AsyncClient, photos: list[Photo], stats: Stats,
-               until: float, think_s: float) -> None:
+async def user(
+    n: int,
+    client: httpx.AsyncClient,
+    photos: list[Photo],
+    stats: Stats,
+    until: float,
+    think_s: float,
+) -> None:
     """One signed-in person: upload, wait for the thumbnails and browse until the time is up."""
     rng = random.Random(n)
     while time.monotonic() < until:
@@ -213,16 +245,25 @@ async def run(url: str, pid: int | None, photos: list[Photo], args: argparse.Nam
     sampler = asyncio.create_task(sample_memory(pid, stats, args.sample_s))
     run_id = format(int(time.time() * 1000) % 10**8, "x")
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120))
-                   for _ in range(args.users)]
-        signed = await asyncio.gather(*(sign_up(c, f"load{run_id}u{n}")
-                                        for n, c in enumerate(clients)), return_exceptions=True)
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120))
+            for _ in range(args.users)
+        ]
+        signed = await asyncio.gather(
+            *(sign_up(c, f"load{run_id}u{n}") for n, c in enumerate(clients)),
+            return_exceptions=True,
+        )
         stats.errors += [f"user {n}: {e!r}" for n, e in enumerate(signed) if e is not None]
         await asyncio.sleep(args.sample_s)
         stats.load_from = len(stats.rss_mb)
         until = time.monotonic() + args.duration
-        await asyncio.gather(*(user(n, c, photos, stats, until, args.think)
-                               for n, c in enumerate(clients) if signed[n] is None))
+        await asyncio.gather(
+            *(
+                user(n, c, photos, stats, until, args.think)
+                for n, c in enumerate(clients)
+                if signed[n] is None
+            )
+        )
     await asyncio.sleep(args.sample_s)  # one sample after the last upload settled
     sampler.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -241,21 +282,28 @@ def pct(values: list[float], q: float) -> float:
 def summary(stats: Stats, args: argparse.Namespace, wall_s: float) -> dict[str, Any]:
     """The figures, as a dict (also written with --json)."""
     rss = stats.rss_mb or [float("nan")]
-    signup, load = rss[: stats.load_from] or rss, rss[stats.load_from:] or rss
+    signup, load = rss[: stats.load_from] or rss, rss[stats.load_from :] or rss
     third = max(1, len(load) // 3)
     return {
-        "users": args.users, "duration_s": args.duration, "wall_s": round(wall_s, 1),
-        "uploads": stats.uploads, "done": stats.done, "errors": len(stats.errors),
+        "users": args.users,
+        "duration_s": args.duration,
+        "wall_s": round(wall_s, 1),
+        "uploads": stats.uploads,
+        "done": stats.done,
+        "errors": len(stats.errors),
         "first_errors": stats.errors[:10],
         "gallery_p50_ms": round(pct(stats.gallery_s, 50) * 1000, 1),
         "gallery_p95_ms": round(pct(stats.gallery_s, 95) * 1000, 1),
         "upload_to_done_p50_s": round(pct(stats.to_done_s, 50), 2),
         "upload_to_done_p95_s": round(pct(stats.to_done_s, 95), 2),
-        "rss_idle_mb": round(rss[0], 1), "rss_signup_peak_mb": round(max(signup), 1),
-        "rss_load_start_mb": round(load[0], 1), "rss_load_peak_mb": round(max(load), 1),
+        "rss_idle_mb": round(rss[0], 1),
+        "rss_signup_peak_mb": round(max(signup), 1),
+        "rss_load_start_mb": round(load[0], 1),
+        "rss_load_peak_mb": round(max(load), 1),
         "rss_first_third_max_mb": round(max(load[:third]), 1),
         "rss_last_third_max_mb": round(max(load[-third:]), 1),
-        "rss_end_mb": round(rss[-1], 1), "rss_samples": len(stats.rss_mb),
+        "rss_end_mb": round(rss[-1], 1),
+        "rss_samples": len(stats.rss_mb),
         "rss_series_mb": [round(v) for v in stats.rss_mb],
     }
 
@@ -278,11 +326,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the load test; 0 when there were no errors and every upload ended done."""
     args = parse_args(argv)
-    photos = (read_photos(args.photos) if args.photos
-              else generate_photos(8, args.min_mp, args.max_mp))
+    photos = (
+        read_photos(args.photos) if args.photos else generate_photos(8, args.min_mp, args.max_mp)
+    )
     with tempfile.TemporaryDirectory(prefix="imgdrop-load-") as tmp, contextlib.ExitStack() as st:
-        url, pid = ((args.server.rstrip("/"), listening_pid(args.server)) if args.server
-                    else st.enter_context(own_server(Path(tmp))))
+        url, pid = (
+            (args.server.rstrip("/"), listening_pid(args.server))
+            if args.server
+            else st.enter_context(own_server(Path(tmp)))
+        )
         started = time.monotonic()
         stats = asyncio.run(run(url, pid, photos, args))
         figures = summary(stats, args, time.monotonic() - started)

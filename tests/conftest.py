@@ -25,8 +25,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_jpeg(width: int = 640, height: int = 480, orientation: int | None = None,
-              seed: int = 1, quality: int = 90) -> bytes:
+def make_jpeg(
+    width: int = 640,
+    height: int = 480,
+    orientation: int | None = None,
+    seed: int = 1,
+    quality: int = 90,
+) -> bytes:
     """A seeded JPEG of four coloured quadrants (so orientation can be judged by corners)."""
     img = Image.new("RGB", (width, height))
     w2, h2 = width // 2, height // 2
@@ -44,8 +49,9 @@ def make_jpeg(width: int = 640, height: int = 480, orientation: int | None = Non
 
 def make_png(width: int = 300, height: int = 200, alpha: bool = True) -> bytes:
     """A PNG, with a transparent half when `alpha`."""
-    img = Image.new("RGBA" if alpha else "RGB", (width, height), (10, 120, 200, 255)[: 4 if alpha
-                                                                                    else 3])
+    img = Image.new(
+        "RGBA" if alpha else "RGB", (width, height), (10, 120, 200, 255)[: 4 if alpha else 3]
+    )
     if alpha:
         img.paste((0, 0, 0, 0), (0, 0, width // 2, height))
     buf = io.BytesIO()
@@ -68,8 +74,20 @@ class ServerProcess:
         """Start and wait until the API answers."""
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "imgdrop.cli", "serve", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir)], env=self.env, stdout=log, stderr=log)
+                [
+                    sys.executable,
+                    "-m",
+                    "imgdrop.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -108,8 +126,7 @@ class ApiUser:
     def __init__(self, base_url: str, username: str, password: str = "correct horse") -> None:
         self.base_url = base_url
         self.client = httpx.Client(base_url=base_url, timeout=30)
-        signup = self.client.post("/api/signup", json={"username": username,
-                                                       "password": password})
+        signup = self.client.post("/api/signup", json={"username": username, "password": password})
         assert signup.status_code == 201, signup.text
         login = self.client.post("/api/login", json={"username": username, "password": password})
         assert login.status_code == 200, login.text
@@ -118,16 +135,23 @@ class ApiUser:
         self.client.cookies.clear()  # bearer only: no CSRF needed
         self.client.headers["Authorization"] = f"Bearer {self.token}"
 
-    def upload(self, data: bytes, filename: str = "photo.jpg",
-               content_type: str = "image/jpeg") -> dict[str, Any]:
+    def upload(
+        self, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"
+    ) -> dict[str, Any]:
         """Create the upload and POST the bytes to its form; returns the create response."""
-        created = self.client.post("/api/uploads", json={
-            "filename": filename, "contentType": content_type, "size": len(data)})
+        created = self.client.post(
+            "/api/uploads",
+            json={"filename": filename, "contentType": content_type, "size": len(data)},
+        )
         assert created.status_code == 201, created.text
         body: dict[str, Any] = created.json()
         form = body["upload"]
-        posted = httpx.post(form["url"], data=form["fields"],
-                            files={"file": (filename, data, content_type)}, timeout=30)
+        posted = httpx.post(
+            form["url"],
+            data=form["fields"],
+            files={"file": (filename, data, content_type)},
+            timeout=30,
+        )
         assert posted.status_code == 204, posted.text
         return body
 

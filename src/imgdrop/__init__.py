@@ -8,6 +8,14 @@ The library entry points are the engine and its errors:
 from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, UnsupportedType
 from imgdrop.imaging import Limits, Thumbnail, Thumbnails, make_thumbnails
 
-__all__ = ["ImgdropError", "InvalidImage", "Limits", "Thumbnail", "Thumbnails", "TooLarge",
-           "UnsupportedType", "make_thumbnails"]
+__all__ = [
+    "ImgdropError",
+    "InvalidImage",
+    "Limits",
+    "Thumbnail",
+    "Thumbnails",
+    "TooLarge",
+    "UnsupportedType",
+    "make_thumbnails",
+]
 __version__ = "0.1.0"

@@ -81,8 +81,9 @@ class Accounts:
         user = self._verify(username, password)
         if user is None:
             failures += 1
-            lock_s = 0 if failures < FREE_FAILURES else min(2 ** (failures - FREE_FAILURES),
-                                                            MAX_LOCK_S)
+            lock_s = (
+                0 if failures < FREE_FAILURES else min(2 ** (failures - FREE_FAILURES), MAX_LOCK_S)
+            )
             self.users.set_login_failures(key, failures, now + lock_s * 1000)
             raise Unauthorized(BAD_CREDENTIALS)
         if failures:
@@ -102,8 +103,11 @@ class Accounts:
         token = secrets.token_urlsafe(32)
         now = self.clock()
         session = Session(
-            tokenHash=hash_token(token), userId=user_id, csrfToken=secrets.token_urlsafe(24),
-            createdAt=now, expiresAt=now + self.session_ms,
+            tokenHash=hash_token(token),
+            userId=user_id,
+            csrfToken=secrets.token_urlsafe(24),
+            createdAt=now,
+            expiresAt=now + self.session_ms,
             kind="bearer" if kind == "bearer" else "cookie",
         )
         self.users.put_session(session)

@@ -44,11 +44,14 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line."""
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-            "logger": record.name, "message": record.getMessage(),
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items()
-                      if k not in self.RESERVED and k != "message"})
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in self.RESERVED and k != "message"}
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -103,18 +106,34 @@ def process_key(images: Images, key: str, request_id: str | None = None) -> str:
     except Exception as exc:
         reason = exc.message if isinstance(exc, ImgdropError) else type(exc).__name__
         last = attempt >= images.settings.job_max_attempts
-        log.warning("processing failed", exc_info=not isinstance(exc, ImgdropError),
-                    extra={"key": key, "attempt": attempt, "error": reason,
-                           "final": last, "aws_request_id": request_id})
+        log.warning(
+            "processing failed",
+            exc_info=not isinstance(exc, ImgdropError),
+            extra={
+                "key": key,
+                "attempt": attempt,
+                "error": reason,
+                "final": last,
+                "aws_request_id": request_id,
+            },
+        )
         if not last:
             raise
-        images.fail_upload(key, f"processing kept failing ({reason}); gave up after "
-                                f"{attempt} attempts")
+        images.fail_upload(
+            key, f"processing kept failing ({reason}); gave up after {attempt} attempts"
+        )
         return "failed"
     status = item.status if item is not None else "ignored"
-    log.info("processed", extra={"key": key, "status": status, "attempt": attempt,
-                                 "ms": round((time.perf_counter() - started) * 1000),
-                                 "aws_request_id": request_id})
+    log.info(
+        "processed",
+        extra={
+            "key": key,
+            "status": status,
+            "attempt": attempt,
+            "ms": round((time.perf_counter() - started) * 1000),
+            "aws_request_id": request_id,
+        },
+    )
     return status
 
 
@@ -140,8 +159,9 @@ def failure_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         condition = (record.get("requestContext") or {}).get("condition", "unknown")
         detail = (record.get("responsePayload") or {}).get("errorType", "")
         for key in object_created_keys(record.get("requestPayload") or {}):
-            images.fail_upload(key, f"processing did not finish ({condition} {detail}".strip()
-                               + ")")
+            images.fail_upload(
+                key, f"processing did not finish ({condition} {detail}".strip() + ")"
+            )
             failed.append(key)
     log.warning("gave up on uploads", extra={"keys": failed})
     return {"failed": failed}

@@ -34,8 +34,12 @@ def _pin_one_core() -> None:
 
 
 def _child_env() -> dict[str, str]:
-    return {**os.environ, "VIPS_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1",
-            "MALLOC_ARENA_MAX": "2"}
+    return {
+        **os.environ,
+        "VIPS_CONCURRENCY": "1",
+        "UV_THREADPOOL_SIZE": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
 
 
 def _run_worker(name: str, files: list[Path], repeat: int) -> dict[str, dict]:
@@ -44,8 +48,14 @@ def _run_worker(name: str, files: list[Path], repeat: int) -> dict[str, dict]:
         cmd = ["taskset", "-c", "0", "node", str(SHARP_SCRIPT), str(repeat)]
     else:
         cmd = [sys.executable, "-m", "imgdrop.bench", "--worker", name, "--repeat", str(repeat)]
-    done = subprocess.run(cmd + [str(f) for f in files], capture_output=True, text=True,
-                          env=_child_env(), check=True, timeout=3600)
+    done = subprocess.run(
+        cmd + [str(f) for f in files],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        check=True,
+        timeout=3600,
+    )
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return {Path(r["file"]).name: r for r in rows}
 
@@ -75,10 +85,26 @@ def _throughput(files: list[Path], processes: int, repeat: int) -> float:
     """Engine images/s with `processes` workers, each pinned to its own core."""
     cores = sorted(os.sched_getaffinity(0))[:processes]
     started = time.perf_counter()
-    procs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m",
-                               "imgdrop.bench", "--worker", "engine", "--repeat", str(repeat)]
-                              + [str(f) for f in files], stdout=subprocess.DEVNULL,
-                              env=_child_env()) for core in cores]
+    procs = [
+        subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                str(core),
+                sys.executable,
+                "-m",
+                "imgdrop.bench",
+                "--worker",
+                "engine",
+                "--repeat",
+                str(repeat),
+            ]
+            + [str(f) for f in files],
+            stdout=subprocess.DEVNULL,
+            env=_child_env(),
+        )
+        for core in cores
+    ]
     for proc in procs:
         proc.wait()
     # Each worker also does one warm-up pass per file.
@@ -90,43 +116,62 @@ def _geomean(values: list[float]) -> float:
 
 
 def _ratio(results: dict, a: str, b: str, names: list[str]) -> str:
-    pairs = [(results[a][n], results[b][n]) for n in names
-             if n in results.get(a, {}) and n in results.get(b, {})]
+    pairs = [
+        (results[a][n], results[b][n])
+        for n in names
+        if n in results.get(a, {}) and n in results.get(b, {})
+    ]
     if not pairs:
         return "n/a"
     # On a shared machine the best run is the least disturbed one, so both are shown.
     medians = [statistics.median(x["ms"]) / statistics.median(y["ms"]) for x, y in pairs]
     bests = [min(x["ms"]) / min(y["ms"]) for x, y in pairs]
-    return (f"{_geomean(medians):.2f}x by medians, {_geomean(bests):.2f}x by best runs "
-            f"({len(pairs)} images)")
+    return (
+        f"{_geomean(medians):.2f}x by medians, {_geomean(bests):.2f}x by best runs "
+        f"({len(pairs)} images)"
+    )
 
 
 def _fresh_rss(file: Path) -> int:
     """Peak RSS of a fresh process that makes one image's thumbnails once."""
-    done = subprocess.run([sys.executable, "-m", "imgdrop.bench", "--worker", "engine",
-                           "--repeat", "0", str(file)], capture_output=True, text=True,
-                          env=_child_env(), check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "imgdrop.bench", "--worker", "engine", "--repeat", "0", str(file)],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])["rss"]
 
 
 def _table(results: dict, files: list[Path], pixels: dict[str, int]) -> list[str]:
     names = [n for n in CONTENDERS if n in results] + (["sharp"] if "sharp" in results else [])
-    lines = ["| image | MP | " + " | ".join(f"{n} ms" for n in names) + " | engine bytes |",
-             "|---|---:|" + "---:|" * (len(names) + 1)]
+    lines = [
+        "| image | MP | " + " | ".join(f"{n} ms" for n in names) + " | engine bytes |",
+        "|---|---:|" + "---:|" * (len(names) + 1),
+    ]
     for f in files:
-        cells = [f"{statistics.median(results[n][f.name]['ms']):.1f}"
-                 if f.name in results[n] else "-" for n in names]
+        cells = [
+            f"{statistics.median(results[n][f.name]['ms']):.1f}" if f.name in results[n] else "-"
+            for n in names
+        ]
         out = results["engine"].get(f.name, {}).get("bytes", 0)
-        lines.append(f"| {f.name} | {pixels[f.name] / 1e6:.1f} | " + " | ".join(cells)
-                     + f" | {out:,} |")
-    lines += ["", "| contender | images/s (one core) | peak RSS MB | output bytes |",
-              "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {f.name} | {pixels[f.name] / 1e6:.1f} | " + " | ".join(cells) + f" | {out:,} |"
+        )
+    lines += [
+        "",
+        "| contender | images/s (one core) | peak RSS MB | output bytes |",
+        "|---|---:|---:|---:|",
+    ]
     for n in names:
         rows = results[n].values()
         total_ms = sum(statistics.median(r["ms"]) for r in rows)
-        lines.append(f"| {n} | {1000 * len(rows) / total_ms:.1f} | "
-                     f"{max(r['rss'] for r in rows) / 2**20:.0f} | "
-                     f"{sum(r['bytes'] for r in rows):,} |")
+        lines.append(
+            f"| {n} | {1000 * len(rows) / total_ms:.1f} | "
+            f"{max(r['rss'] for r in rows) / 2**20:.0f} | "
+            f"{sum(r['bytes'] for r in rows):,} |"
+        )
     return lines
 
 
@@ -143,22 +188,24 @@ def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> 
         rss = _fresh_rss(biggest)
     large = [n for n, p in sizes.items() if p >= LARGE_PIXELS and n.lower().endswith(".jpg")]
     every = [f.name for f in files]
-    lines = [f"Corpus: {corpus or 'generated (seeded)'}, {len(files)} images; median of "
-             f"{repeat} runs after one warm-up; one core (CPU 0), libvips concurrency 1.", "",
-             *_table(results, files, sizes), "",
-             f"- engine / decode floor (Pillow draft 1/8), large JPEGs: "
-             f"{_ratio(results, 'engine', 'floor_pillow_draft', large)}",
-             f"- engine / decode floor (djpeg -scale 1/8), large JPEGs: "
-             f"{_ratio(results, 'engine', 'floor_djpeg', large)}",
-             f"- engine / sharp idiomatic, large JPEGs: "
-             f"{_ratio(results, 'engine', 'sharp', large)}",
-             f"- engine / sharp idiomatic, whole corpus: "
-             f"{_ratio(results, 'engine', 'sharp', every)}",
-             f"- engine / naive Pillow, whole corpus: "
-             f"{_ratio(results, 'engine', 'pillow_naive', every)}",
-             f"- engine throughput: {one:.1f} images/s on one core, {two:.1f} on two "
-             f"processes/cores = {two / one:.2f}x",
-             f"- engine peak RSS in a fresh process for {biggest.name}: {rss / 2**20:.0f} MB"]
+    lines = [
+        f"Corpus: {corpus or 'generated (seeded)'}, {len(files)} images; median of "
+        f"{repeat} runs after one warm-up; one core (CPU 0), libvips concurrency 1.",
+        "",
+        *_table(results, files, sizes),
+        "",
+        f"- engine / decode floor (Pillow draft 1/8), large JPEGs: "
+        f"{_ratio(results, 'engine', 'floor_pillow_draft', large)}",
+        f"- engine / decode floor (djpeg -scale 1/8), large JPEGs: "
+        f"{_ratio(results, 'engine', 'floor_djpeg', large)}",
+        f"- engine / sharp idiomatic, large JPEGs: {_ratio(results, 'engine', 'sharp', large)}",
+        f"- engine / sharp idiomatic, whole corpus: {_ratio(results, 'engine', 'sharp', every)}",
+        f"- engine / naive Pillow, whole corpus: "
+        f"{_ratio(results, 'engine', 'pillow_naive', every)}",
+        f"- engine throughput: {one:.1f} images/s on one core, {two:.1f} on two "
+        f"processes/cores = {two / one:.2f}x",
+        f"- engine peak RSS in a fresh process for {biggest.name}: {rss / 2**20:.0f} MB",
+    ]
     report = "\n".join(lines) + "\n"
     if out:
         out.write_text(report)
@@ -172,8 +219,9 @@ def soak(corpus: Path | None, seconds: float, every: float = 10.0) -> str:
     from imgdrop.imaging import make_thumbnails
 
     with tempfile.TemporaryDirectory(prefix="imgdrop-soak-") as tmp:
-        blobs = [f.read_bytes() for f in (corpus_files(corpus) if corpus
-                                          else generate_corpus(Path(tmp)))]
+        blobs = [
+            f.read_bytes() for f in (corpus_files(corpus) if corpus else generate_corpus(Path(tmp)))
+        ]
     me, rows, done = psutil.Process(), ["| s | images | RSS MB |", "|---:|---:|---:|"], 0
     started = next_sample = time.monotonic()
     rnd = random.Random(1)
@@ -202,8 +250,9 @@ def main(argv: list[str] | None = None) -> None:
         _worker_main(args.worker, args.files, args.repeat)
     elif args.soak:
         if os.environ.get("MALLOC_ARENA_MAX") != "2":  # glibc reads it at start-up only
-            os.execve(sys.executable, [sys.executable, "-m", "imgdrop.bench", *sys.argv[1:]],
-                      _child_env())
+            os.execve(
+                sys.executable, [sys.executable, "-m", "imgdrop.bench", *sys.argv[1:]], _child_env()
+            )
         print(soak(args.corpus, args.soak))
     else:
         print(run_bench(args.corpus, args.repeat, args.out))

@@ -36,8 +36,11 @@ def pillow_naive(data: bytes) -> int:
     total = 0
     for width in WIDTHS:
         height = max(1, round(image.height * width / image.width))
-        small = image if width >= image.width else image.resize((width, height),
-                                                                Image.Resampling.LANCZOS)
+        small = (
+            image
+            if width >= image.width
+            else image.resize((width, height), Image.Resampling.LANCZOS)
+        )
         buf = io.BytesIO()
         small.save(buf, fmt, quality=80)
         total += buf.tell()
@@ -58,14 +61,20 @@ def floor_djpeg(data: bytes) -> int | None:
     """JPEG only: `djpeg -scale 1/8` (wall time includes starting the process, ~1 ms)."""
     if sniff_type(data) != "jpeg" or not shutil.which("djpeg"):
         return None
-    subprocess.run(["djpeg", "-scale", "1/8", "-outfile", "/dev/null"], input=data, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["djpeg", "-scale", "1/8", "-outfile", "/dev/null"],
+        input=data,
+        check=True,
+        capture_output=True,
+    )
     return 0
 
 
 CONTENDERS: dict[str, Callable[[bytes], int | None]] = {
-    "engine": engine, "pillow_naive": pillow_naive,
-    "floor_pillow_draft": floor_pillow_draft, "floor_djpeg": floor_djpeg,
+    "engine": engine,
+    "pillow_naive": pillow_naive,
+    "floor_pillow_draft": floor_pillow_draft,
+    "floor_djpeg": floor_djpeg,
 }
 
 
@@ -80,14 +89,16 @@ def pixel_count(data: bytes) -> int:
 
 def corpus_files(folder: Path) -> list[Path]:
     """The images in a folder, decided by content, sorted by name."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and sniff_type(p.read_bytes()[:64]) is not None)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and sniff_type(p.read_bytes()[:64]) is not None
+    )
 
 
 def _photo(width: int, height: int, seed: int) -> pyvips.Image:
     """A photo-like seeded image: smooth colour fields plus fine grain."""
-    fields = pyvips.Image.gaussnoise(width // 64 + 2, height // 64 + 2, sigma=60, mean=128,
-                                     seed=seed)
+    fields = pyvips.Image.gaussnoise(
+        width // 64 + 2, height // 64 + 2, sigma=60, mean=128, seed=seed
+    )
     fields = fields.bandjoin([fields.rot180(), fields.fliphor()]).resize(64, kernel="cubic")
     grain = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0, seed=seed + 1)
     image = (fields.crop(0, 0, width, height) + grain).cast("uchar")
@@ -109,12 +120,12 @@ def _heic(image: pyvips.Image) -> bytes:
 
 def generate_corpus(folder: Path) -> list[Path]:
     """Write a seeded dozen images of varied types and sizes into `folder`."""
-    alpha = _photo(2000, 1500, 9).bandjoin(pyvips.Image.gaussnoise(2000, 1500, seed=3)
-                                           .cast("uchar"))
+    alpha = _photo(2000, 1500, 9).bandjoin(
+        pyvips.Image.gaussnoise(2000, 1500, seed=3).cast("uchar")
+    )
     made = {
         "large-baseline-12mp.jpg": _photo(4000, 3000, 1).jpegsave_buffer(Q=90),
-        "large-progressive-24mp.jpg": _photo(6000, 4000, 2).jpegsave_buffer(Q=75,
-                                                                           interlace=True),
+        "large-progressive-24mp.jpg": _photo(6000, 4000, 2).jpegsave_buffer(Q=75, interlace=True),
         "orient6-6mp.jpg": _oriented(_photo(3000, 2000, 3), 6).jpegsave_buffer(Q=90),
         "cmyk.jpg": _photo(800, 600, 4).icc_transform("cmyk").jpegsave_buffer(Q=90),
         "grey.jpg": _photo(1200, 800, 5).colourspace("b-w").jpegsave_buffer(Q=85),

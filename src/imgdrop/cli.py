@@ -13,8 +13,12 @@ import typer
 from imgdrop.core.errors import ImgdropError
 from imgdrop.settings import load_settings, settings_markdown
 
-app = typer.Typer(help="imgdrop: photo uploads with thumbnails, locally or on AWS.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="imgdrop: photo uploads with thumbnails, locally or on AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -28,8 +32,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [IMGDROP_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [IMGDROP_PORT]")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory [IMGDROP_DATA_DIR]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Thumbnail processes [IMGDROP_WORKERS]")]
-    = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Thumbnail processes [IMGDROP_WORKERS]")
+    ] = None,
 ) -> None:
     """Run the web app and the thumbnail worker.  Example: imgdrop serve --port 8000"""
     import uvicorn
@@ -39,18 +44,29 @@ def serve(
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir, workers=workers)
-        logging.basicConfig(level=settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         runtime = build(settings)
         runtime.start()
     except ImgdropError as exc:
         raise fail(exc.message) from None
-    where = f"data in {settings.data_dir.resolve()}" if settings.backend == "local" else (
-        f"bucket {settings.s3_bucket}, table {settings.dynamodb_table}")
+    where = (
+        f"data in {settings.data_dir.resolve()}"
+        if settings.backend == "local"
+        else (f"bucket {settings.s3_bucket}, table {settings.dynamodb_table}")
+    )
     typer.echo(f"imgdrop is running at {settings.base_url}/  ({where}; Ctrl+C to stop)")
     try:
-        uvicorn.run(create_app(runtime), host=settings.host, port=settings.port,
-                    log_level="warning", proxy_headers=True, server_header=False)
+        uvicorn.run(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            proxy_headers=True,
+            server_header=False,
+        )
     finally:
         runtime.close()
 
@@ -72,7 +88,8 @@ def thumbnail(
 def upload(
     files: Annotated[list[Path], typer.Argument(help="Image files to upload")],
     server: Annotated[str, typer.Option(help="Server URL", envvar="IMGDROP_SERVER")] = (
-        "http://127.0.0.1:8000"),
+        "http://127.0.0.1:8000"
+    ),
     concurrency: Annotated[int, typer.Option(help="Uploads at once")] = 4,
     wait: Annotated[bool, typer.Option(help="Wait until thumbnails are made")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file")] = False,
@@ -92,8 +109,9 @@ def upload(
 
 @app.command()
 def bench(
-    corpus: Annotated[Path | None, typer.Option(help="Folder of images (default: generated)")]
-    = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Folder of images (default: generated)")
+    ] = None,
     repeat: Annotated[int, typer.Option(help="Runs per image (median is reported)")] = 5,
     out: Annotated[Path | None, typer.Option(help="Also write the Markdown report here")] = None,
 ) -> None:
@@ -118,8 +136,9 @@ def config(
         settings = load_settings()
     except ImgdropError as exc:
         raise fail(exc.message) from None
-    shown: dict[str, Any] = {k: str(v) if isinstance(v, Path) else v
-                             for k, v in vars(settings).items()}
+    shown: dict[str, Any] = {
+        k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()
+    }
     if shown.get("secret_key"):
         shown["secret_key"] = "(set)"
     typer.echo(json.dumps(shown, indent=2))

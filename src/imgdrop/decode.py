@@ -81,10 +81,15 @@ def probe_header(data: bytes, fmt: str) -> Header:
     image = getattr(pyvips.Image, nickname)(data)
     orientation = _int_field(image, "orientation", 1)
     icc = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else b""
-    return Header(image.width, image.height, _int_field(image, "n-pages", 1),
-                  orientation if 1 <= orientation <= 8 else 1,
-                  cmyk=image.interpretation == "cmyk", icc_profile=bool(icc),
-                  icc_is_srgb=icc_is_srgb(icc))
+    return Header(
+        image.width,
+        image.height,
+        _int_field(image, "n-pages", 1),
+        orientation if 1 <= orientation <= 8 else 1,
+        cmyk=image.interpretation == "cmyk",
+        icc_profile=bool(icc),
+        icc_is_srgb=icc_is_srgb(icc),
+    )
 
 
 def icc_is_srgb(icc: bytes) -> bool:
@@ -93,10 +98,10 @@ def icc_is_srgb(icc: bytes) -> bool:
         return False
     count = int.from_bytes(icc[128:132], "big")
     for i in range(min(count, 100)):
-        entry = icc[132 + 12 * i:144 + 12 * i]
+        entry = icc[132 + 12 * i : 144 + 12 * i]
         if entry[:4] == b"desc":
             start = int.from_bytes(entry[4:8], "big")
-            text = icc[start:start + min(int.from_bytes(entry[8:12], "big"), 512)]
+            text = icc[start : start + min(int.from_bytes(entry[8:12], "big"), 512)]
             # v2 'desc' holds ASCII; v4 'mluc' holds UTF-16BE: dropping NULs reads both.
             return b"srgb" in text[8:].replace(b"\0", b"").lower()
     return False
@@ -137,7 +142,7 @@ def _heic_image(data: bytes) -> pyvips.Image:
     pixels = heif.data
     row = width * bands
     if heif.stride != row:  # libheif pads rows; libvips wants them packed
-        pixels = b"".join(pixels[y * heif.stride:y * heif.stride + row] for y in range(height))
+        pixels = b"".join(pixels[y * heif.stride : y * heif.stride + row] for y in range(height))
     image = pyvips.Image.new_from_memory(bytes(pixels), width, height, bands, "uchar")
     image = image.copy(interpretation="srgb")
     if heif.info.get("icc_profile"):
@@ -163,17 +168,18 @@ def decode_largest(
     if fmt == "heic":
         source = _heic_image(data)
         had_profile = bool(source.get_typeof("icc-profile-data"))
-        colour = _colour_options(had_profile, had_profile and icc_is_srgb(
-            source.get("icc-profile-data")), cmyk=False)
+        colour = _colour_options(
+            had_profile, had_profile and icc_is_srgb(source.get("icc-profile-data")), cmyk=False
+        )
         image = source.thumbnail_image(width, height=_NO_LIMIT, size="down", **colour)
     else:
         colour = _colour_options(header.icc_profile, header.icc_is_srgb, header.cmyk)
-        image = pyvips.Image.thumbnail_buffer(data, width, height=_NO_LIMIT, size="down",
-                                              option_string=_LOADER_OPTIONS, **colour)
+        image = pyvips.Image.thumbnail_buffer(
+            data, width, height=_NO_LIMIT, size="down", option_string=_LOADER_OPTIONS, **colour
+        )
         if image.get("vips-loader") != _LOADERS[fmt][1]:
             raise InvalidImage(f"the file claims to be {fmt.upper()} but does not decode as one")
         had_profile = header.icc_profile
     # copy_memory runs the whole pipeline now, so decode errors surface here, once.
     image = _to_srgb_8bit(image).copy_memory()
     return image, _notes(header, fmt, had_profile)
-

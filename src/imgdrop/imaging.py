@@ -20,9 +20,15 @@ from imgdrop.sniff import describe, sniff_type
 
 __all__ = ["CONTENT_TYPES", "Limits", "Thumbnail", "Thumbnails", "make_thumbnails", "sniff_type"]
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "gif": "image/gif", "avif": "image/avif", "heic": "image/heic",
-                 "tiff": "image/tiff"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "tiff": "image/tiff",
+}
 # Browsers show these, so thumbnails keep the original's format; everything else becomes JPEG.
 _SAME_FORMAT_OUT = {"jpeg", "png", "webp", "gif"}
 _NONE = pyvips.enums.ForeignKeep.NONE  # no EXIF, GPS, XMP, IPTC, ICC or comments in thumbnails
@@ -95,8 +101,10 @@ def _check_type(data: bytes, limits: Limits) -> str:
 def _check_header(header: Header, limits: Limits) -> None:
     pixels = header.width * header.height
     if pixels > limits.max_pixels:
-        raise TooLarge(f"the image is {header.width}x{header.height} pixels "
-                       f"({pixels / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP")
+        raise TooLarge(
+            f"the image is {header.width}x{header.height} pixels "
+            f"({pixels / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP"
+        )
     if header.frames > limits.max_frames:
         raise TooLarge(f"the image has {header.frames} frames; the limit is {limits.max_frames}")
 
@@ -122,8 +130,9 @@ def _resize_to(largest: pyvips.Image, width: int) -> pyvips.Image:
 
 
 def _placeholder(largest: pyvips.Image) -> str:
-    tiny = largest.thumbnail_image(PLACEHOLDER_MAX_SIDE, height=PLACEHOLDER_MAX_SIDE,
-                                   size="down", no_rotate=True)
+    tiny = largest.thumbnail_image(
+        PLACEHOLDER_MAX_SIDE, height=PLACEHOLDER_MAX_SIDE, size="down", no_rotate=True
+    )
     if tiny.bands < 3:
         tiny = tiny.colourspace("srgb")
     if not tiny.hasalpha():
@@ -137,10 +146,17 @@ def _render(data: bytes, fmt: str, header: Header, widths: Sequence[int]) -> Thu
     made: dict[int, Thumbnail] = {}
     for width in sorted(set(widths), reverse=True):
         image = _resize_to(largest, width)
-        made[width] = Thumbnail(image.width, image.height, out_fmt, CONTENT_TYPES[out_fmt],
-                                _encode(image, out_fmt))
-    return Thumbnails(tuple(made[w] for w in widths), fmt, header.display_width,
-                      header.display_height, _placeholder(largest), notes)
+        made[width] = Thumbnail(
+            image.width, image.height, out_fmt, CONTENT_TYPES[out_fmt], _encode(image, out_fmt)
+        )
+    return Thumbnails(
+        tuple(made[w] for w in widths),
+        fmt,
+        header.display_width,
+        header.display_height,
+        _placeholder(largest),
+        notes,
+    )
 
 
 def make_thumbnails(

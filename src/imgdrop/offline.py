@@ -23,8 +23,9 @@ def thumbnail_one(path: Path, out: Path, settings: Settings) -> dict[str, Any]:
     try:
         data = path.read_bytes()
         if len(data) > settings.max_upload_bytes:
-            raise ImgdropError(f"the file is {len(data)} bytes; the limit is "
-                               f"{settings.max_upload_bytes}")
+            raise ImgdropError(
+                f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}"
+            )
         thumbs = make_thumbnails(data, WIDTHS, limits_from(settings))
     except OSError as exc:
         row["error"] = f"cannot read the file: {exc.strerror or exc}"
@@ -36,9 +37,15 @@ def thumbnail_one(path: Path, out: Path, settings: Settings) -> dict[str, Any]:
         target = out / str(width) / f"{path.stem}.{thumb.ext}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(thumb.data)
-        row["outputs"].append({"width": thumb.width, "height": thumb.height,
-                               "format": thumb.format, "bytes": len(thumb.data),
-                               "path": str(target)})
+        row["outputs"].append(
+            {
+                "width": thumb.width,
+                "height": thumb.height,
+                "format": thumb.format,
+                "bytes": len(thumb.data),
+                "path": str(target),
+            }
+        )
     row["ok"] = True
     return row
 
@@ -47,8 +54,10 @@ def thumbnail_files(files: list[Path], out: Path, as_json: bool, settings: Setti
     """Process `files` on every core; prints a line per file; returns how many failed."""
     console = Console(stderr=True)
     failed = 0
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool, Progress(
-            console=console, transient=True, disable=as_json or len(files) < 2) as progress:
+    with (
+        ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool,
+        Progress(console=console, transient=True, disable=as_json or len(files) < 2) as progress,
+    ):
         task = progress.add_task("thumbnails", total=len(files))
         for row in pool.map(lambda p: thumbnail_one(p, out, settings), files):
             progress.advance(task)
@@ -57,9 +66,11 @@ def thumbnail_files(files: list[Path], out: Path, as_json: bool, settings: Setti
                 print(json.dumps(row), flush=True)
             elif row["ok"]:
                 sizes = ", ".join(f"{o['width']}x{o['height']}" for o in row["outputs"])
-                progress.console.print(f"[green]ok[/]     {row['file']} -> {sizes}",
-                                       highlight=False)
+                progress.console.print(
+                    f"[green]ok[/]     {row['file']} -> {sizes}", highlight=False
+                )
             else:
-                progress.console.print(f"[red]failed[/] {row['file']}: {row['error']}",
-                                       highlight=False)
+                progress.console.print(
+                    f"[red]failed[/] {row['file']}: {row['error']}", highlight=False
+                )
     return failed

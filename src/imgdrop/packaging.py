@@ -22,8 +22,9 @@ PYTHON_VERSION = "3.13"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def build_package(arch: str, out: Path, project: Path = PROJECT_ROOT,
-                  make_zip: bool = False) -> Path:
+def build_package(
+    arch: str, out: Path, project: Path = PROJECT_ROOT, make_zip: bool = False
+) -> Path:
     """Build the package for `arch` into `out` (replaced); returns `out` or the .zip path."""
     if arch not in PLATFORMS:
         raise ValueError(f"arch must be one of {', '.join(PLATFORMS)}")
@@ -33,13 +34,28 @@ def build_package(arch: str, out: Path, project: Path = PROJECT_ROOT,
     if out.exists():
         shutil.rmtree(out)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([uv, "build", "--wheel", "--out-dir", tmp, str(project)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [uv, "build", "--wheel", "--out-dir", tmp, str(project)],
+            check=True,
+            capture_output=True,
+        )
         wheel = next(Path(tmp).glob("imgdrop-*.whl"))
-        subprocess.run([uv, "pip", "install", "--quiet", "--target", str(out),
-                        "--python-platform", PLATFORMS[arch],
-                        "--python-version", PYTHON_VERSION, str(wheel)],
-                       check=True)
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--target",
+                str(out),
+                "--python-platform",
+                PLATFORMS[arch],
+                "--python-version",
+                PYTHON_VERSION,
+                str(wheel),
+            ],
+            check=True,
+        )
     _strip(out)
     check_wheel_tags(out, arch)
     if make_zip:
@@ -52,11 +68,16 @@ def check_wheel_tags(root: Path, arch: str) -> None:
     machine = PLATFORMS[arch].split("-")[0]
     wrong = []
     for wheel_file in root.glob("*.dist-info/WHEEL"):
-        tags = [line.split(":", 1)[1].strip() for line in wheel_file.read_text().splitlines()
-                if line.startswith("Tag:")]
-        ok = any(t.endswith("-none-any") or (
-            machine in t.rsplit("-", 1)[-1] and t.split("-")[1] in {"abi3", "cp313"})
-            for t in tags)
+        tags = [
+            line.split(":", 1)[1].strip()
+            for line in wheel_file.read_text().splitlines()
+            if line.startswith("Tag:")
+        ]
+        ok = any(
+            t.endswith("-none-any")
+            or (machine in t.rsplit("-", 1)[-1] and t.split("-")[1] in {"abi3", "cp313"})
+            for t in tags
+        )
         if not ok:
             wrong.append(f"{wheel_file.parent.name}: {', '.join(tags)}")
     if wrong:
@@ -75,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: --arch arm64|x86_64 --out DIR [--zip]."""
     parser = argparse.ArgumentParser(prog="python -m imgdrop.packaging", description=__doc__)
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output directory (default build/lambda-ARCH)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default build/lambda-ARCH)"
+    )
     parser.add_argument("--zip", action="store_true", help="also write OUT.zip")
     args = parser.parse_args(argv)
     out = args.out or Path("build") / f"lambda-{args.arch}"

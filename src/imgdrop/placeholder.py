@@ -29,7 +29,7 @@ def _encode_channel(
     """DC, normalised AC coefficients and scale of one channel's low-frequency DCT."""
     fx = [[math.cos(math.pi / w * cx * (x + 0.5)) for x in range(w)] for cx in range(nx)]
     # Project each row on every horizontal frequency once; each coefficient is then a sum over y.
-    rows = [channel[y * w:(y + 1) * w] for y in range(h)]
+    rows = [channel[y * w : (y + 1) * w] for y in range(h)]
     proj = [[sum(map(mul, row, fx[cx])) for cx in range(nx)] for row in rows]
     dc, ac, scale = 0.0, [], 0.0
     for cy in range(ny):
@@ -56,12 +56,16 @@ def rgba_to_thumbhash(w: int, h: int, rgba: bytes) -> bytes:
     total_a = sum(alpha)
     avg = [0.0, 0.0, 0.0]
     if total_a:
-        avg = [sum(a * v / 255 for a, v in zip(alpha, rgba[i::4], strict=True)) / total_a
-               for i in range(3)]
+        avg = [
+            sum(a * v / 255 for a, v in zip(alpha, rgba[i::4], strict=True)) / total_a
+            for i in range(3)
+        ]
     has_alpha = total_a < w * h
     # Transparent pixels are blended with the average colour so they don't darken the hash.
-    r, g, b = ([avg[i] * (1 - a) + a / 255 * v for a, v in zip(alpha, rgba[i::4], strict=True)]
-               for i in range(3))
+    r, g, b = (
+        [avg[i] * (1 - a) + a / 255 * v for a, v in zip(alpha, rgba[i::4], strict=True)]
+        for i in range(3)
+    )
     lum = [(x + y + z) / 3 for x, y, z in zip(r, g, b, strict=True)]
     p = [(x + y) / 2 - z for x, y, z in zip(r, g, b, strict=True)]
     q = [x - y for x, y in zip(r, g, strict=True)]
@@ -72,11 +76,19 @@ def rgba_to_thumbhash(w: int, h: int, rgba: bytes) -> bytes:
     p_dc, p_ac, p_scale = _encode_channel(p, w, h, 3, 3)
     q_dc, q_ac, q_scale = _encode_channel(q, w, h, 3, 3)
     landscape = w > h
-    header24 = (_round(63 * l_dc) | (_round(31.5 + 31.5 * p_dc) << 6)
-                | (_round(31.5 + 31.5 * q_dc) << 12) | (_round(31 * l_scale) << 18)
-                | (has_alpha << 23))
-    header16 = ((ly if landscape else lx) | (_round(63 * p_scale) << 3)
-                | (_round(63 * q_scale) << 9) | (landscape << 15))
+    header24 = (
+        _round(63 * l_dc)
+        | (_round(31.5 + 31.5 * p_dc) << 6)
+        | (_round(31.5 + 31.5 * q_dc) << 12)
+        | (_round(31 * l_scale) << 18)
+        | (has_alpha << 23)
+    )
+    header16 = (
+        (ly if landscape else lx)
+        | (_round(63 * p_scale) << 3)
+        | (_round(63 * q_scale) << 9)
+        | (landscape << 15)
+    )
     out = [header24 & 255, (header24 >> 8) & 255, header24 >> 16, header16 & 255, header16 >> 8]
     acs = [l_ac, p_ac, q_ac]
     if has_alpha:

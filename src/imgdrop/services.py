@@ -29,8 +29,13 @@ WIDTHS = (200, 400)
 MAX_FILENAME_CHARS = 1000
 MAX_PAGE = 100
 CONTENT_TYPES = {
-    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
-    "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "tiff": "image/tiff",
 }
 # Browsers and phones label HEIF files either way.
 TYPE_ALIASES = {"image/heif": "image/heic", "image/jpg": "image/jpeg"}
@@ -44,8 +49,12 @@ def now_ms() -> int:
 
 def limits_from(settings: Settings) -> Limits:
     """Engine guards from settings."""
-    return Limits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
-                  max_frames=settings.max_frames, allowed_types=settings.allowed_types)
+    return Limits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_frames=settings.max_frames,
+        allowed_types=settings.allowed_types,
+    )
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,14 @@ class UploadTicket:
 class Images:
     """Uploads, processing and galleries over a BlobStore and a Catalog."""
 
-    def __init__(self, blobs: BlobStore, catalog: Catalog, settings: Settings,
-                 engine: Engine | None = None, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        catalog: Catalog,
+        settings: Settings,
+        engine: Engine | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.blobs = blobs
         self.catalog = catalog
         self.settings = settings
@@ -72,29 +87,42 @@ class Images:
         """The declared content types an upload may have."""
         return [CONTENT_TYPES[t] for t in self.settings.allowed_types]
 
-    def request_upload(self, user_id: str, filename: str, content_type: str,
-                       size: int) -> UploadTicket:
+    def request_upload(
+        self, user_id: str, filename: str, content_type: str, size: int
+    ) -> UploadTicket:
         """Create the `processing` item and a presigned form for exactly one object."""
         content_type = TYPE_ALIASES.get((content_type or "").lower(), (content_type or "").lower())
         if not isinstance(filename, str) or not filename.strip():
             raise InvalidRequest("filename is required")
         if len(filename) > MAX_FILENAME_CHARS or "\x00" in filename:
-            raise InvalidRequest(f"filename must be at most {MAX_FILENAME_CHARS} characters "
-                                 "with no NUL")
+            raise InvalidRequest(
+                f"filename must be at most {MAX_FILENAME_CHARS} characters with no NUL"
+            )
         if content_type not in self.allowed_content_types():
-            raise UnsupportedType(f"{content_type or 'this type'} is not accepted; send one of "
-                                  + ", ".join(self.allowed_content_types()))
+            raise UnsupportedType(
+                f"{content_type or 'this type'} is not accepted; send one of "
+                + ", ".join(self.allowed_content_types())
+            )
         if size <= 0:
             raise InvalidRequest("size must be a positive number of bytes")
         if size > self.settings.max_upload_bytes:
-            raise TooLarge(f"the file is {size} bytes; the limit is "
-                           f"{self.settings.max_upload_bytes} bytes")
+            raise TooLarge(
+                f"the file is {size} bytes; the limit is {self.settings.max_upload_bytes} bytes"
+            )
         created = self.clock()
         image_id = keys.new_image_id(created)
         key = keys.original_key(user_id, image_id, keys.safe_filename(filename, content_type))
-        item = ImageItem(userId=user_id, imageId=image_id, originalKey=key, status=PROCESSING,
-                         createdAt=created, filename=filename, contentType=content_type,
-                         bytes=size, updatedAt=created)
+        item = ImageItem(
+            userId=user_id,
+            imageId=image_id,
+            originalKey=key,
+            status=PROCESSING,
+            createdAt=created,
+            filename=filename,
+            contentType=content_type,
+            bytes=size,
+            updatedAt=created,
+        )
         self.catalog.create_item(item)
         # The form admits at most the declared size, so the item's `bytes` cannot be exceeded.
         form = self.blobs.upload_form(key, content_type, size, self.settings.upload_expires_s)
@@ -129,10 +157,15 @@ class Images:
         thumb_keys = {w: keys.thumbnail_key(w, key, t.ext) for w, t in by_width.items()}
         for width, thumb in by_width.items():
             self.blobs.put(thumb_keys[width], thumb.data, thumb.content_type)
-        update = DoneUpdate(thumb200Key=thumb_keys[200], thumb400Key=thumb_keys[400],
-                            width=thumbs.source_width, height=thumbs.source_height,
-                            format=thumbs.source_format, placeholder=thumbs.placeholder,
-                            updatedAt=self.clock())
+        update = DoneUpdate(
+            thumb200Key=thumb_keys[200],
+            thumb400Key=thumb_keys[400],
+            width=thumbs.source_width,
+            height=thumbs.source_height,
+            format=thumbs.source_format,
+            placeholder=thumbs.placeholder,
+            updatedAt=self.clock(),
+        )
         try:
             self.catalog.mark_done(item.userId, item.imageId, update)
         except AlreadyDone:
@@ -207,8 +240,11 @@ class Images:
     def sweep_stale(self, older_than_ms: int | None = None) -> list[str]:
         """Settle items left `processing`: fail those whose upload never came; return the keys
         whose original exists (to be queued again)."""
-        cutoff = older_than_ms if older_than_ms is not None else (
-            self.clock() - self.settings.stale_processing_s * 1000)
+        cutoff = (
+            older_than_ms
+            if older_than_ms is not None
+            else (self.clock() - self.settings.stale_processing_s * 1000)
+        )
         requeue: list[str] = []
         for item in self.catalog.list_stale_processing(cutoff, limit=500):
             if self.blobs.exists(item.originalKey):

@@ -117,48 +117,58 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         "`local` (filesystem blobs, SQLite catalog, in-process worker) or `aws` (S3 + DynamoDB).",
     ),
     "data_dir": SettingDoc(
-        Path, "Local backend: directory for blobs, the SQLite catalog and keys."),
+        Path, "Local backend: directory for blobs, the SQLite catalog and keys."
+    ),
     "host": SettingDoc(_str, "Address `imgdrop serve` listens on."),
     "port": SettingDoc(_positive_int, "Port `imgdrop serve` listens on."),
     "public_url": SettingDoc(
-        _str, "URL browsers use to reach the app (default `http://HOST:PORT`); https enables "
+        _str,
+        "URL browsers use to reach the app (default `http://HOST:PORT`); https enables "
         "Secure cookies.",
     ),
     "secret_key": SettingDoc(
-        _str, "Key that signs local upload forms and download URLs. Default: generated once and "
+        _str,
+        "Key that signs local upload forms and download URLs. Default: generated once and "
         "kept in `DATA_DIR/secret.key`.",
     ),
     "workers": SettingDoc(_positive_int, "Thumbnail worker processes (default: one per core)."),
     "max_upload_bytes": SettingDoc(_positive_int, "Largest accepted upload, in bytes."),
     "max_pixels": SettingDoc(
-        _positive_int, "Largest accepted width x height, read from the header before decoding.",
+        _positive_int,
+        "Largest accepted width x height, read from the header before decoding.",
     ),
     "max_frames": SettingDoc(_positive_int, "Most frames accepted in an animated GIF or WebP."),
     "allowed_types": SettingDoc(
-        _types, "Comma-separated accepted input types, decided from content: jpeg, png, webp, "
+        _types,
+        "Comma-separated accepted input types, decided from content: jpeg, png, webp, "
         "gif, avif, heic, tiff.",
     ),
     "upload_expires_s": SettingDoc(
-        _positive_int, "Lifetime of an upload form, seconds (at most 600)."),
+        _positive_int, "Lifetime of an upload form, seconds (at most 600)."
+    ),
     "download_expires_s": SettingDoc(
-        _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."),
+        _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."
+    ),
     "session_days": SettingDoc(_positive_int, "Lifetime of a sign-in session or API token, days."),
     "cookie_secure": SettingDoc(
         _choice("auto", "true", "false"),
         "Mark the session cookie Secure: `auto` does so when PUBLIC_URL is https.",
     ),
     "job_max_attempts": SettingDoc(
-        _positive_int, "Tries of a transiently failing thumbnail job before the item is `failed`.",
+        _positive_int,
+        "Tries of a transiently failing thumbnail job before the item is `failed`.",
     ),
     "stale_processing_s": SettingDoc(
-        _positive_int, "An item `processing` this long with no upload is marked `failed`.",
+        _positive_int,
+        "An item `processing` this long with no upload is marked `failed`.",
     ),
     "s3_bucket": SettingDoc(_str, "AWS backend: the S3 bucket name."),
     "dynamodb_table": SettingDoc(_str, "AWS backend: the DynamoDB table name."),
     "aws_region": SettingDoc(_str, "AWS backend: the region."),
     "s3_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of an S3-compatible store."),
-    "dynamodb_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of a DynamoDB-compatible "
-                                        "store."),
+    "dynamodb_endpoint_url": SettingDoc(
+        _str, "AWS backend: endpoint of a DynamoDB-compatible store."
+    ),
     "web_origin": SettingDoc(_str, "AWS backend: the web app's origin, for the bucket's CORS."),
     "log_level": SettingDoc(_choice("debug", "info", "warning", "error"), "Logging level."),
 }
@@ -188,8 +198,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if getattr(settings, name) > limit:
             raise SettingsError(f"{env_name(name)} must be at most {limit}")
     if settings.backend == "aws" and not (settings.s3_bucket and settings.dynamodb_table):
-        raise SettingsError("IMGDROP_BACKEND=aws needs IMGDROP_S3_BUCKET and "
-                            "IMGDROP_DYNAMODB_TABLE")
+        raise SettingsError(
+            "IMGDROP_BACKEND=aws needs IMGDROP_S3_BUCKET and IMGDROP_DYNAMODB_TABLE"
+        )
     return settings
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 # ISO-BMFF brands (the `ftyp` box) that mean a still AVIF or HEIF/HEIC picture.
 _AVIF_BRANDS = {b"avif", b"avis"}
-_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
-                b"mif1", b"msf1", b"mif2"}
+_HEIC_BRANDS = {
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"hevc",
+    b"hevx",
+    b"hevm",
+    b"hevs",
+    b"mif1",
+    b"msf1",
+    b"mif2",
+}
 
 # Things people upload that we refuse, so the reason can name them.
 _REFUSED = (
@@ -27,7 +38,7 @@ def _ftyp_brands(data: bytes) -> list[bytes]:
         return []
     size = int.from_bytes(data[:4], "big")
     end = min(max(size, 16), len(data), 4096)
-    return [data[8:12]] + [data[i:i + 4] for i in range(16, end - 3, 4)]
+    return [data[8:12]] + [data[i : i + 4] for i in range(16, end - 3, 4)]
 
 
 def _isobmff_type(data: bytes) -> str | None:

@@ -20,9 +20,15 @@ from imgdrop.core.errors import ImgdropError, Unauthorized
 from imgdrop.imaging import sniff_type
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
-TYPE_BY_SNIFF = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "gif": "image/gif", "avif": "image/avif", "heic": "image/heic",
-                 "tiff": "image/tiff"}
+TYPE_BY_SNIFF = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "tiff": "image/tiff",
+}
 
 
 def api_error(response: httpx.Response) -> str:
@@ -58,24 +64,38 @@ def content_type_of(path: Path, head: bytes) -> str:
 
 def upload_one(client: httpx.Client, path: Path, wait: bool) -> dict[str, Any]:
     """Create the item, POST the bytes to the form, optionally wait for thumbnails."""
-    row: dict[str, Any] = {"file": str(path), "ok": False, "imageId": None, "status": None,
-                           "error": None}
+    row: dict[str, Any] = {
+        "file": str(path),
+        "ok": False,
+        "imageId": None,
+        "status": None,
+        "error": None,
+    }
     try:
         data = path.read_bytes()
     except OSError as exc:
         row["error"] = f"cannot read the file: {exc.strerror or exc}"
         return row
-    created = client.post("/api/uploads", json={
-        "filename": path.name, "contentType": content_type_of(path, data[:64]),
-        "size": len(data)})
+    created = client.post(
+        "/api/uploads",
+        json={
+            "filename": path.name,
+            "contentType": content_type_of(path, data[:64]),
+            "size": len(data),
+        },
+    )
     if created.status_code != 201:
         row["error"] = api_error(created)
         return row
     body = created.json()
     row["imageId"] = body["imageId"]
     form = body["upload"]
-    posted = httpx.post(form["url"], data=form["fields"], timeout=TIMEOUT,
-                        files={"file": (path.name, data, form["fields"]["Content-Type"])})
+    posted = httpx.post(
+        form["url"],
+        data=form["fields"],
+        timeout=TIMEOUT,
+        files={"file": (path.name, data, form["fields"]["Content-Type"])},
+    )
     if posted.status_code not in (200, 201, 204):
         row["error"] = api_error(posted)
         return row
@@ -97,8 +117,9 @@ def wait_done(client: httpx.Client, image_id: str, timeout_s: float = 300) -> tu
     return "processing", "still processing after 300 s"
 
 
-def upload_files(files: list[Path], server: str, concurrency: int, wait: bool,
-                 as_json: bool) -> int:
+def upload_files(
+    files: list[Path], server: str, concurrency: int, wait: bool, as_json: bool
+) -> int:
     """Upload all files; prints a result line per file; returns how many failed."""
     console = Console(stderr=True)
     with httpx.Client(base_url=server.rstrip("/"), timeout=TIMEOUT) as client:
@@ -110,8 +131,10 @@ def upload_files(files: list[Path], server: str, concurrency: int, wait: bool,
         total = sum(p.stat().st_size for p in files if p.is_file())
         columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
         failed = 0
-        with Progress(*columns, console=console, transient=True, disable=as_json) as progress, \
-                ThreadPoolExecutor(max(1, concurrency)) as pool:
+        with (
+            Progress(*columns, console=console, transient=True, disable=as_json) as progress,
+            ThreadPoolExecutor(max(1, concurrency)) as pool,
+        ):
             task = progress.add_task("upload", total=total)
             futures = {pool.submit(upload_one, client, p, wait): p for p in files}
             for future in as_completed(futures):
@@ -131,7 +154,9 @@ def report(console: Console, row: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(row), flush=True)
     elif row["ok"]:
-        console.print(f"[green]ok[/]     {row['file']} ({row['status']}, id {row['imageId']})",
-                      highlight=False)
+        console.print(
+            f"[green]ok[/]     {row['file']} ({row['status']}, id {row['imageId']})",
+            highlight=False,
+        )
     else:
         console.print(f"[red]failed[/] {row['file']}: {row['error']}", highlight=False)

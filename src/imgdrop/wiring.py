@@ -101,12 +101,23 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     worker = None
     if start_worker:
         blobs.remove_partial_files()
-        worker = LocalWorker(images, SqliteJobQueue(db), threads=settings.workers,
-                             max_attempts=settings.job_max_attempts)
+        worker = LocalWorker(
+            images,
+            SqliteJobQueue(db),
+            threads=settings.workers,
+            max_attempts=settings.job_max_attempts,
+        )
         blobs.listener = worker.notify
         closers.append(worker.stop)
-    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs,
-                   users, worker, closers)
+    return Runtime(
+        settings,
+        images,
+        Accounts(users, now_ms, settings.session_days),
+        blobs,
+        users,
+        worker,
+        closers,
+    )
 
 
 def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
@@ -118,10 +129,10 @@ def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False
     s3, dynamodb = aws_clients(settings)
     blobs = S3BlobStore(s3, settings.s3_bucket)
     users = DynamoUsers(dynamodb, settings.dynamodb_table)
-    images = Images(blobs, DynamoCatalog(dynamodb, settings.dynamodb_table), settings,
-                    engine=engine)
-    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs,
-                   users)
+    images = Images(
+        blobs, DynamoCatalog(dynamodb, settings.dynamodb_table), settings, engine=engine
+    )
+    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs, users)
 
 
 BUILDERS: dict[str, Callable[..., Runtime]] = {"local": build_local, "aws": build_aws}

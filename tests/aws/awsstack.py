@@ -16,9 +16,14 @@ from imgdrop.settings import Settings, load_settings
 from imgdrop.wiring import Runtime, build
 
 REGION = "us-east-1"
-DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-             "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+DUMMY_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
 
 
 def client(service: str, url: str) -> Any:
@@ -45,12 +50,12 @@ class AwsStack:
         sqs = client("sqs", self.url)
         events = []
         for _ in range(wait_s * 2):
-            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                      WaitTimeSeconds=0).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             for message in got:
                 events.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue_url,
-                                   ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             if any("Records" in e for e in events) and not got:
                 break
         return events
@@ -62,22 +67,42 @@ def create_stack(url: str) -> AwsStack:
     s3, sqs, dynamodb = client("s3", url), client("sqs", url), client("dynamodb", url)
     s3.create_bucket(Bucket=name)
     dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
-                              {"AttributeName": "imageId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
-                   {"AttributeName": "imageId", "KeyType": "RANGE"}])
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "userId", "AttributeType": "S"},
+            {"AttributeName": "imageId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "userId", "KeyType": "HASH"},
+            {"AttributeName": "imageId", "KeyType": "RANGE"},
+        ],
+    )
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url,
-                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
-        "QueueConfigurations": [{
-            "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-        }]})
-    env = {"IMGDROP_BACKEND": "aws", "IMGDROP_S3_BUCKET": name, "IMGDROP_DYNAMODB_TABLE": name,
-           "IMGDROP_AWS_REGION": REGION, "IMGDROP_S3_ENDPOINT_URL": url,
-           "IMGDROP_DYNAMODB_ENDPOINT_URL": url, "IMGDROP_JOB_MAX_ATTEMPTS": "3"}
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    env = {
+        "IMGDROP_BACKEND": "aws",
+        "IMGDROP_S3_BUCKET": name,
+        "IMGDROP_DYNAMODB_TABLE": name,
+        "IMGDROP_AWS_REGION": REGION,
+        "IMGDROP_S3_ENDPOINT_URL": url,
+        "IMGDROP_DYNAMODB_ENDPOINT_URL": url,
+        "IMGDROP_JOB_MAX_ATTEMPTS": "3",
+    }
     return AwsStack(url, name, name, queue_url, env)
 
 

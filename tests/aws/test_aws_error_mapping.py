@@ -30,23 +30,34 @@ def test_unreachable_endpoint_is_transient(stack: AwsStack) -> None:
         DynamoCatalog(dynamodb, stack.table).get_item("u1", "01JDQ0000000000000000000AB")
 
 
-@pytest.mark.parametrize(("code", "status", "expected"), [
-    ("ThrottlingException", 400, TransientError),
-    ("ProvisionedThroughputExceededException", 400, TransientError),
-    ("InternalError", 500, TransientError),
-    ("SlowDown", 503, TransientError),
-    ("NoSuchKey", 404, NotFound),
-])
-def test_client_errors_map_to_domain_errors(code: str, status: int,
-                                            expected: type[Exception]) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "x"},
-                         "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ThrottlingException", 400, TransientError),
+        ("ProvisionedThroughputExceededException", 400, TransientError),
+        ("InternalError", 500, TransientError),
+        ("SlowDown", 503, TransientError),
+        ("NoSuchKey", 404, NotFound),
+    ],
+)
+def test_client_errors_map_to_domain_errors(
+    code: str, status: int, expected: type[Exception]
+) -> None:
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
     with pytest.raises(expected), domain_errors("object"):
         raise error
 
 
 def test_other_client_errors_propagate_unchanged() -> None:
-    error = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"},
-                         "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+    error = ClientError(
+        {
+            "Error": {"Code": "AccessDenied", "Message": "no"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        },
+        "GetObject",
+    )
     with pytest.raises(ClientError), domain_errors("object"):
         raise error

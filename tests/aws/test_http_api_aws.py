@@ -27,8 +27,9 @@ def api(stack: AwsStack) -> Iterator[str]:
     """A uvicorn server on a free loopback port serving the app in AWS mode."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(build(stack.settings())),
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(build(stack.settings())), log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -41,21 +42,32 @@ def api(stack: AwsStack) -> Iterator[str]:
     sock.close()
 
 
-def test_signup_login_upload_gallery_delete_over_http(stack: AwsStack, api: str,
-                                                      lambda_runtime: Runtime) -> None:
+def test_signup_login_upload_gallery_delete_over_http(
+    stack: AwsStack, api: str, lambda_runtime: Runtime
+) -> None:
     with httpx.Client(base_url=api, timeout=30) as http:
-        assert http.post("/api/signup", json={"username": "Alice",
-                                              "password": "correct horse"}).status_code == 201
+        assert (
+            http.post(
+                "/api/signup", json={"username": "Alice", "password": "correct horse"}
+            ).status_code
+            == 201
+        )
         login = http.post("/api/login", json={"username": "alice", "password": "correct horse"})
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Bearer {login.json()['token']}"}
         photo = make_jpeg(900, 600, seed=7)
-        started = http.post("/api/uploads", headers=auth, json={
-            "filename": "Holiday photo.jpg", "contentType": "image/jpeg", "size": len(photo)})
+        started = http.post(
+            "/api/uploads",
+            headers=auth,
+            json={"filename": "Holiday photo.jpg", "contentType": "image/jpeg", "size": len(photo)},
+        )
         assert started.status_code == 201, started.text
         form = started.json()["upload"]
-        posted = httpx.post(form["url"], data=form["fields"],
-                            files={"file": ("Holiday photo.jpg", photo, "image/jpeg")})
+        posted = httpx.post(
+            form["url"],
+            data=form["fields"],
+            files={"file": ("Holiday photo.jpg", photo, "image/jpeg")},
+        )
         assert posted.status_code == 204, posted.text
         for event in stack.s3_events():
             aws_lambda.handler(event, None)
@@ -72,18 +84,35 @@ def test_signup_login_upload_gallery_delete_over_http(stack: AwsStack, api: str,
     assert left == 0
 
 
-def function_url_event(method: str, path: str, body: dict[str, Any] | None = None,
-                       headers: dict[str, str] | None = None) -> dict[str, Any]:
+def function_url_event(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """A Lambda Function URL (payload 2.0) request event."""
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": {"host": "abc.lambda-url.us-east-1.on.aws",
-                    "content-type": "application/json", **(headers or {})},
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1",
-                                    "protocol": "HTTP/1.1"},
-                           "domainName": "abc.lambda-url.us-east-1.on.aws",
-                           "stage": "$default"},
-        "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "host": "abc.lambda-url.us-east-1.on.aws",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "sourceIp": "127.0.0.1",
+                "protocol": "HTTP/1.1",
+            },
+            "domainName": "abc.lambda-url.us-east-1.on.aws",
+            "stage": "$default",
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
     }
 
 
@@ -93,7 +122,8 @@ def test_web_handler_serves_the_api_through_mangum(lambda_runtime: Runtime) -> N
     assert signup["statusCode"] == 201, signup
     login = aws_lambda.web_handler(function_url_event("POST", "/api/login", creds), None)
     token = json.loads(login["body"])["token"]
-    me = aws_lambda.web_handler(function_url_event(
-        "GET", "/api/me", headers={"authorization": f"Bearer {token}"}), None)
+    me = aws_lambda.web_handler(
+        function_url_event("GET", "/api/me", headers={"authorization": f"Bearer {token}"}), None
+    )
     assert me["statusCode"] == 200
     assert lambda_runtime.users.get_user_by_name("BOB_1").username == "bob_1"

@@ -20,20 +20,27 @@ from imgdrop.wiring import Runtime
 def upload(rt: Runtime, data: bytes, name: str = "My cat.jpg", user: str = "u1") -> Any:
     """request_upload, then POST the bytes to the bucket with the presigned form."""
     ticket = rt.images.request_upload(user, name, "image/jpeg", len(data))
-    response = httpx.post(ticket.form.url, data=ticket.form.fields,
-                          files={"file": (name, data, "image/jpeg")})
+    response = httpx.post(
+        ticket.form.url, data=ticket.form.fields, files={"file": (name, data, "image/jpeg")}
+    )
     assert response.status_code == 204, response.text
     return ticket.item
 
 
 def s3_event(bucket: str, key: str, name: str = "ObjectCreated:Post") -> dict[str, Any]:
     """The event S3 sends, key URL-encoded."""
-    return {"Records": [{"eventSource": "aws:s3", "eventName": name, "s3": {
-        "bucket": {"name": bucket}, "object": {"key": quote_plus(key), "size": 1}}}]}
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": name,
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "size": 1}},
+            }
+        ]
+    }
 
 
-def test_presigned_post_notification_handler_done(stack: AwsStack,
-                                                  lambda_runtime: Runtime) -> None:
+def test_presigned_post_notification_handler_done(stack: AwsStack, lambda_runtime: Runtime) -> None:
     item = upload(lambda_runtime, make_jpeg())
     events = stack.s3_events()
     assert any("Records" in e for e in events), events
@@ -73,8 +80,9 @@ def test_duplicate_deliveries_give_one_result(stack: AwsStack, lambda_runtime: R
     assert aws_lambda.handler(event, None) == {"processed": {item.originalKey: "done"}}
 
 
-def test_test_events_and_other_records_are_ignored(stack: AwsStack,
-                                                   lambda_runtime: Runtime) -> None:
+def test_test_events_and_other_records_are_ignored(
+    stack: AwsStack, lambda_runtime: Runtime
+) -> None:
     item = upload(lambda_runtime, make_jpeg(300, 200))
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket}
     assert aws_lambda.handler(test_event, None) == {"processed": {}}
@@ -83,18 +91,19 @@ def test_test_events_and_other_records_are_ignored(stack: AwsStack,
     assert lambda_runtime.images.get_image("u1", item.imageId).status == "processing"
 
 
-def test_object_uploaded_outside_the_app_is_ignored(stack: AwsStack,
-                                                    lambda_runtime: Runtime) -> None:
+def test_object_uploaded_outside_the_app_is_ignored(
+    stack: AwsStack, lambda_runtime: Runtime
+) -> None:
     key = "uploads/u1/01JDQ0000000000000000000AB-sneaky photo.jpg"
     client("s3", stack.url).put_object(Bucket=stack.bucket, Key=key, Body=make_jpeg(64, 64))
-    assert aws_lambda.handler(s3_event(stack.bucket, key), None) == {
-        "processed": {key: "ignored"}}
+    assert aws_lambda.handler(s3_event(stack.bucket, key), None) == {"processed": {key: "ignored"}}
     listed = client("s3", stack.url).list_objects_v2(Bucket=stack.bucket, Prefix="thumbnails/")
     assert listed.get("KeyCount") == 0
 
 
 def test_transient_error_retries_then_fails_on_last_attempt(
-        stack: AwsStack, lambda_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: AwsStack, lambda_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     item = upload(lambda_runtime, make_jpeg(300, 200))
 
     def unavailable(*_: Any) -> Any:
@@ -113,9 +122,11 @@ def test_transient_error_retries_then_fails_on_last_attempt(
 
 def test_on_failure_queue_handler_marks_failed(stack: AwsStack, lambda_runtime: Runtime) -> None:
     item = upload(lambda_runtime, make_jpeg(300, 200))
-    record = {"requestContext": {"condition": "RetriesExhausted"},
-              "responsePayload": {"errorType": "Sandbox.Timedout"},
-              "requestPayload": s3_event(stack.bucket, item.originalKey)}
+    record = {
+        "requestContext": {"condition": "RetriesExhausted"},
+        "responsePayload": {"errorType": "Sandbox.Timedout"},
+        "requestPayload": s3_event(stack.bucket, item.originalKey),
+    }
     result = aws_lambda.failure_handler({"Records": [{"body": json.dumps(record)}]}, None)
     assert result == {"failed": [item.originalKey]}
     got = lambda_runtime.images.get_image("u1", item.imageId)
@@ -139,7 +150,8 @@ def test_logs_are_one_json_object_per_line(stack: AwsStack, lambda_runtime: Runt
 
 
 def test_sweeper_processes_a_missed_upload_and_fails_an_unused_form(
-        stack: AwsStack, lambda_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: AwsStack, lambda_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missed = upload(lambda_runtime, make_jpeg(300, 200))  # its S3 event is never handled
     unused = lambda_runtime.images.request_upload("u1", "never.jpg", "image/jpeg", 10).item
     images = lambda_runtime.images

@@ -32,17 +32,27 @@ print(json.dumps({"file": imgdrop.__file__, "version": sys.version_info[:2],
 
 
 @pytest.mark.slow
-def test_x86_64_package_runs_the_handler_under_python_313(stack: AwsStack,
-                                                          tmp_path: Path) -> None:
+def test_x86_64_package_runs_the_handler_under_python_313(stack: AwsStack, tmp_path: Path) -> None:
     package = build_package("x86_64", tmp_path / "lambda-x86_64")
     assert (package / "pyvips_binary.libs").is_dir() and not (package / "pytest").exists()
     rt = build(stack.settings())
     item = upload(rt, make_jpeg(640, 480))
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(package), "PYTHONNOUSERSITE": "1",
-           "HOME": str(tmp_path), **DUMMY_ENV, **stack.env}
-    run = subprocess.run([PY313, "-c", SCRIPT, json.dumps(s3_event(stack.bucket,
-                                                                   item.originalKey))],
-                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(package),
+        "PYTHONNOUSERSITE": "1",
+        "HOME": str(tmp_path),
+        **DUMMY_ENV,
+        **stack.env,
+    }
+    run = subprocess.run(
+        [PY313, "-c", SCRIPT, json.dumps(s3_event(stack.bucket, item.originalKey))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["file"].startswith(str(package)) and report["version"] == [3, 13]

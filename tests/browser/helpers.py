@@ -75,7 +75,8 @@ def sign_up_and_in(page: Page, base_url: str, username: str) -> None:
 def tile(page: Page, filename: str) -> Locator:
     """The gallery tile showing `filename`."""
     return page.locator("li.tile").filter(
-        has=page.locator(".tile-name", has_text=re.compile(f"^{re.escape(filename)}$")))
+        has=page.locator(".tile-name", has_text=re.compile(f"^{re.escape(filename)}$"))
+    )
 
 
 def wait_thumbnail_loaded(page: Page, filename: str) -> dict[str, int]:
@@ -84,8 +85,7 @@ def wait_thumbnail_loaded(page: Page, filename: str) -> dict[str, int]:
     expect(tile(page, filename)).to_have_attribute("data-status", "done", timeout=30_000)
     img.scroll_into_view_if_needed()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
-    size: dict[str, int] = img.evaluate(
-        "img => ({w: img.naturalWidth, h: img.naturalHeight})")
+    size: dict[str, int] = img.evaluate("img => ({w: img.naturalWidth, h: img.naturalHeight})")
     return size
 
 

@@ -32,8 +32,12 @@ def upload_through_page(page: Page, tmp_path: Path) -> None:
     broken.write_bytes(b"this is not a JPEG at all" * 40)
     notes = tmp_path / "notes.txt"
     notes.write_text("not an image")
-    files = [landscape_jpeg(tmp_path / "landscape.jpg"), rotated_jpeg(tmp_path / "rotated.jpg"),
-             broken, notes]
+    files = [
+        landscape_jpeg(tmp_path / "landscape.jpg"),
+        rotated_jpeg(tmp_path / "rotated.jpg"),
+        broken,
+        notes,
+    ]
     page.locator("#file-input").set_input_files(files)
     rows = page.locator("#uploads li.upload")
     expect(rows).to_have_count(4)
@@ -60,8 +64,9 @@ def check_lightbox(page: Page) -> None:
     expect(dialog).to_be_visible()
     expect(page.locator("#lightbox-title")).to_have_text("landscape.jpg")
     original = page.locator("#lightbox-img")
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                           arg=original.element_handle())
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=original.element_handle()
+    )
     assert original.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [640, 400]
     page.screenshot(path=str(LIGHTBOX_SCREENSHOT))
     page.get_by_role("button", name="Close").click()
@@ -141,8 +146,7 @@ def fake_processing_once(page: Page) -> list[str]:
     return faked
 
 
-def test_phone_width_live_status_and_escaping(page: Page, server_url: str,
-                                             tmp_path: Path) -> None:
+def test_phone_width_live_status_and_escaping(page: Page, server_url: str, tmp_path: Path) -> None:
     """At 390x844 the pages fit the screen; tiles go processing -> done by polling; a
     filename full of markup is shown as text."""
     watch = ConsoleWatch(page)
@@ -156,7 +160,8 @@ def test_phone_width_live_status_and_escaping(page: Page, server_url: str,
     markup = '<img src=x onerror=alert(1)> & "quotes".jpg'
     page.locator("#file-input").set_input_files(
         [landscape_jpeg(tmp_path / name) for name in [*long_names, markup]]
-        + [rotated_jpeg(tmp_path / "rotated.jpg")])
+        + [rotated_jpeg(tmp_path / "rotated.jpg")]
+    )
     for name in [*long_names, markup, "rotated.jpg"]:
         wait_thumbnail_loaded(page, name)
     assert len(faked) == 4, faked

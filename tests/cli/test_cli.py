@@ -15,9 +15,14 @@ from tests.conftest import ApiUser, ServerProcess, make_jpeg, make_png
 
 def imgdrop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `imgdrop ARGS…` and capture its output."""
-    return subprocess.run([sys.executable, "-m", "imgdrop.cli", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})},
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "imgdrop.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_thumbnail_json_reports_each_file_and_exits_1_on_failure(tmp_path: Path) -> None:
@@ -60,8 +65,7 @@ def test_missing_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert "cannot read" in result.stderr
 
 
-def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess,
-                                                     tmp_path: Path) -> None:
+def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess, tmp_path: Path) -> None:
     user = ApiUser(server.url, "frank")
     user.client.close()
     files = []
@@ -71,8 +75,16 @@ def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess,
         files.append(str(path))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
-    result = imgdrop("upload", *files, str(bad), "--server", server.url, "--wait", "--json",
-                     env={"IMGDROP_TOKEN": user.token})
+    result = imgdrop(
+        "upload",
+        *files,
+        str(bad),
+        "--server",
+        server.url,
+        "--wait",
+        "--json",
+        env={"IMGDROP_TOKEN": user.token},
+    )
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     by_name = {Path(r["file"]).name: r for r in rows}
     assert result.returncode == 1, result.stderr
@@ -80,14 +92,20 @@ def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess,
     assert by_name["bad.png"]["status"] == "failed" and by_name["bad.png"]["error"]
 
 
-def test_upload_without_token_or_terminal_says_what_to_do(server: ServerProcess,
-                                                          tmp_path: Path) -> None:
+def test_upload_without_token_or_terminal_says_what_to_do(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     photo = tmp_path / "a.jpg"
     photo.write_bytes(make_jpeg(100, 100))
     env = {k: v for k, v in os.environ.items() if k != "IMGDROP_TOKEN"}
-    result = subprocess.run([sys.executable, "-m", "imgdrop.cli", "upload", str(photo),
-                             "--server", server.url], capture_output=True, text=True,
-                            env=env, stdin=subprocess.DEVNULL, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "imgdrop.cli", "upload", str(photo), "--server", server.url],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "IMGDROP_TOKEN" in result.stderr and "Traceback" not in result.stderr
 

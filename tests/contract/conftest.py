@@ -22,8 +22,11 @@ from imgdrop.adapters.local.sqlite_catalog import SqliteCatalog
 from imgdrop.adapters.local.sqlite_users import SqliteUsers
 
 REGION = "us-east-1"
-DUMMY_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-               "region_name": REGION}
+DUMMY_CREDS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": REGION,
+}
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +43,12 @@ def s3_client(url: str) -> Any:
     """A path-style S3 client for the moto server."""
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=url, config=Config(
-        s3={"addressing_style": "path"}, signature_version="s3v4"), **DUMMY_CREDS)
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+        **DUMMY_CREDS,
+    )
 
 
 def make_table(url: str) -> tuple[Any, str]:
@@ -49,11 +56,17 @@ def make_table(url: str) -> tuple[Any, str]:
     dynamodb = boto3.client("dynamodb", endpoint_url=url, **DUMMY_CREDS)
     name = f"imgdrop-{uuid.uuid4().hex[:12]}"
     dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
-                              {"AttributeName": "imageId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
-                   {"AttributeName": "imageId", "KeyType": "RANGE"}])
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "userId", "AttributeType": "S"},
+            {"AttributeName": "imageId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "userId", "KeyType": "HASH"},
+            {"AttributeName": "imageId", "KeyType": "RANGE"},
+        ],
+    )
     return dynamodb, name
 
 

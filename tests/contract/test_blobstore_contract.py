@@ -22,8 +22,9 @@ KEY = "uploads/u1/01JDQ0000000000000000000AB-cat.jpg"
 def post_form(store: Any, form: UploadForm, data: bytes, content_type: str) -> None:
     """Send the file the way a browser would (S3) or the app's /_blobs route does (local)."""
     if isinstance(store, S3BlobStore):
-        response = httpx.post(form.url, data=form.fields,
-                              files={"file": ("cat.jpg", data, content_type)})
+        response = httpx.post(
+            form.url, data=form.fields, files={"file": ("cat.jpg", data, content_type)}
+        )
         assert response.status_code in (200, 201, 204), response.text
         return
     posted = store.begin_post(form.fields)

@@ -16,18 +16,30 @@ T0 = 1_700_000_000_000
 def new_item(user: str = "u1", at: int = T0, n: int = 0) -> ImageItem:
     """A processing item created at `at` ms."""
     image_id = keys.new_image_id(at + n)
-    return ImageItem(userId=user, imageId=image_id, status="processing", createdAt=at + n,
-                     originalKey=keys.original_key(user, image_id, "cat.jpg"),
-                     filename="Cat é.jpg", contentType="image/jpeg", bytes=1234,
-                     updatedAt=at + n)
+    return ImageItem(
+        userId=user,
+        imageId=image_id,
+        status="processing",
+        createdAt=at + n,
+        originalKey=keys.original_key(user, image_id, "cat.jpg"),
+        filename="Cat é.jpg",
+        contentType="image/jpeg",
+        bytes=1234,
+        updatedAt=at + n,
+    )
 
 
 def done_update(item: ImageItem, placeholder: str | None = "abc") -> DoneUpdate:
     """What the worker writes for `item`."""
-    return DoneUpdate(thumb200Key=keys.thumbnail_key(200, item.originalKey, "jpg"),
-                      thumb400Key=keys.thumbnail_key(400, item.originalKey, "jpg"),
-                      width=4000, height=3000, format="jpeg", placeholder=placeholder,
-                      updatedAt=item.createdAt + 5)
+    return DoneUpdate(
+        thumb200Key=keys.thumbnail_key(200, item.originalKey, "jpg"),
+        thumb400Key=keys.thumbnail_key(400, item.originalKey, "jpg"),
+        width=4000,
+        height=3000,
+        format="jpeg",
+        placeholder=placeholder,
+        updatedAt=item.createdAt + 5,
+    )
 
 
 def test_create_then_get_round_trips(catalog: Any) -> None:
@@ -85,9 +97,17 @@ def test_mark_done_once(catalog: Any) -> None:
     catalog.mark_done("u1", item.imageId, update)
     got = catalog.get_item("u1", item.imageId)
     assert (got.status, got.thumb200Key, got.thumb400Key) == (
-        "done", update.thumb200Key, update.thumb400Key)
+        "done",
+        update.thumb200Key,
+        update.thumb400Key,
+    )
     assert (got.width, got.height, got.format, got.placeholder, got.updatedAt) == (
-        4000, 3000, "jpeg", "abc", item.createdAt + 5)
+        4000,
+        3000,
+        "jpeg",
+        "abc",
+        item.createdAt + 5,
+    )
     with pytest.raises(AlreadyDone):
         catalog.mark_done("u1", item.imageId, update)
     with pytest.raises(AlreadyDone):

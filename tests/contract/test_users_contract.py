@@ -31,8 +31,14 @@ def test_unknown_user_is_not_found(users: Any) -> None:
 
 def test_sessions_round_trip_and_delete(users: Any) -> None:
     for kind in ("cookie", "bearer"):
-        session = Session(tokenHash=f"h-{kind}", userId="a1b2c3", csrfToken="c",
-                          createdAt=10, expiresAt=2_000_000_000_000, kind=kind)  # type: ignore[arg-type]
+        session = Session(
+            tokenHash=f"h-{kind}",
+            userId="a1b2c3",
+            csrfToken="c",
+            createdAt=10,
+            expiresAt=2_000_000_000_000,
+            kind=kind,
+        )  # type: ignore[arg-type]
         users.put_session(session)
         assert users.get_session(session.tokenHash) == session
         users.delete_session(session.tokenHash)

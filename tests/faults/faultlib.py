@@ -64,9 +64,14 @@ class Runner:
 
     def _start(self) -> subprocess.Popen[str]:
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
-            return subprocess.Popen([sys.executable, str(RUNNER), "--serve"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            return subprocess.Popen(
+                [sys.executable, str(RUNNER), "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
 
     def run(self, data_dir: Path, crash_point: str = "", crash_at: int = 1) -> int:
         """Exit code of one run on `data_dir`: CRASH_EXIT when it died at the crash point."""

@@ -13,9 +13,29 @@ LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 def test_short_load_run_has_no_errors_and_all_uploads_done(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     result = subprocess.run(
-        [sys.executable, str(LOAD), "--users", "10", "--duration", "10", "--min-mp", "0.1",
-         "--max-mp", "0.6", "--think", "0.3", "--sample-s", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=150, check=False)
+        [
+            sys.executable,
+            str(LOAD),
+            "--users",
+            "10",
+            "--duration",
+            "10",
+            "--min-mp",
+            "0.1",
+            "--max-mp",
+            "0.6",
+            "--think",
+            "0.3",
+            "--sample-s",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(out.read_text())
     assert figures["errors"] == 0, figures["first_errors"]

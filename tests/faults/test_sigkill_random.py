@@ -21,17 +21,24 @@ PASSWORD = "correct horse"
 
 def upload_until_killed(url: str, token: str, seed: int, accepted: list[str]) -> None:
     """Upload photos one after another until the server goes away; keep the accepted ids."""
-    with httpx.Client(base_url=url, timeout=10,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         for n in range(8):
             data = make_jpeg(2000, 1500, seed=seed * 100 + n, quality=85)
             try:
-                created = client.post("/api/uploads", json={
-                    "filename": f"r{seed}-{n}.jpg", "contentType": "image/jpeg",
-                    "size": len(data)}).json()
+                created = client.post(
+                    "/api/uploads",
+                    json={
+                        "filename": f"r{seed}-{n}.jpg",
+                        "contentType": "image/jpeg",
+                        "size": len(data),
+                    },
+                ).json()
                 form = created["upload"]
-                posted = client.post(form["url"], data=form["fields"],
-                                     files={"file": ("p.jpg", data, "image/jpeg")})
+                posted = client.post(
+                    form["url"], data=form["fields"], files={"file": ("p.jpg", data, "image/jpeg")}
+                )
             except httpx.HTTPError:
                 return
             if posted.status_code == 204:
@@ -49,12 +56,16 @@ def login(url: str, username: str) -> str:
 def wait_settled(url: str, token: str, ids: list[str], timeout_s: float = 90) -> None:
     """Poll until none of `ids` is processing."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=url, timeout=10,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         pending = list(ids)
         while pending and time.monotonic() < deadline:
-            pending = [i for i in pending
-                       if client.get(f"/api/images/{i}").json()["status"] == "processing"]
+            pending = [
+                i
+                for i in pending
+                if client.get(f"/api/images/{i}").json()["status"] == "processing"
+            ]
             time.sleep(0.2)
     assert not pending, f"{len(pending)} accepted upload(s) still processing"
 
@@ -80,8 +91,11 @@ def check_data_dir(data_dir: Path, accepted: list[str]) -> None:
 def in_flight_at_kill(data_dir: Path) -> int:
     """Uploads stored but not yet processed when the server died."""
     snap = snapshot(data_dir)
-    return sum(1 for i in snap.items.values() if i["status"] == "processing"
-               and (data_dir / "blobs" / i["originalKey"]).exists())
+    return sum(
+        1
+        for i in snap.items.values()
+        if i["status"] == "processing" and (data_dir / "blobs" / i["originalKey"]).exists()
+    )
 
 
 def kill_and_check_children(server: ServerProcess) -> None:
@@ -103,9 +117,13 @@ def test_random_sigkills_lose_nothing(tmp_path: Path) -> None:
     try:
         for round_no in range(ROUNDS):
             token = login(server.url, "kim")
-            uploaders = [threading.Thread(target=upload_until_killed,
-                                          args=(server.url, token, round_no * 10 + n, accepted))
-                         for n in range(UPLOADERS)]
+            uploaders = [
+                threading.Thread(
+                    target=upload_until_killed,
+                    args=(server.url, token, round_no * 10 + n, accepted),
+                )
+                for n in range(UPLOADERS)
+            ]
             for uploader in uploaders:
                 uploader.start()
             time.sleep(rng.uniform(0.2, 2.0))

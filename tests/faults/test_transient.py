@@ -54,8 +54,9 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     """A local runtime whose worker the test builds itself (short backoff, 3 attempts)."""
     runtime = local_runtime(tmp_path / "data", start_worker=False)
     queue = SqliteJobQueue(runtime.images.catalog.db)  # type: ignore[attr-defined]
-    runtime.worker = LocalWorker(runtime.images, queue, threads=2, max_attempts=3,
-                                 backoff_s=BACKOFF_S)
+    runtime.worker = LocalWorker(
+        runtime.images, queue, threads=2, max_attempts=3, backoff_s=BACKOFF_S
+    )
     runtime.blobs.listener = runtime.worker.notify  # type: ignore[attr-defined]
     runtime.closers.append(runtime.worker.stop)
     yield runtime
@@ -74,10 +75,12 @@ def run_until_idle(rt: Runtime, ids: list[str], tmp_path: Path) -> dict[str, dic
     return assert_settled(tmp_path / "data", ids).items
 
 
-@pytest.mark.parametrize("error", [OSError(5, "Input/output error"),
-                                   TransientError("the store is unavailable")])
-def test_blob_store_failing_twice_is_retried_with_backoff(rt: Runtime, tmp_path: Path,
-                                                          error: Exception) -> None:
+@pytest.mark.parametrize(
+    "error", [OSError(5, "Input/output error"), TransientError("the store is unavailable")]
+)
+def test_blob_store_failing_twice_is_retried_with_backoff(
+    rt: Runtime, tmp_path: Path, error: Exception
+) -> None:
     flaky = Flaky(rt.images.blobs, "get", error, failures=2)
     rt.images.blobs = flaky  # type: ignore[assignment]
     image_id = upload(rt, 1)
@@ -97,8 +100,9 @@ def test_catalog_failing_at_mark_done_is_retried(rt: Runtime, tmp_path: Path) ->
     assert len(flaky.calls) == 4
 
 
-def test_blob_store_that_keeps_failing_ends_failed_with_a_reason(rt: Runtime,
-                                                                 tmp_path: Path) -> None:
+def test_blob_store_that_keeps_failing_ends_failed_with_a_reason(
+    rt: Runtime, tmp_path: Path
+) -> None:
     flaky = Flaky(rt.images.blobs, "get", OSError(5, "Input/output error"), failures=-1)
     rt.images.blobs = flaky  # type: ignore[assignment]
     image_id = upload(rt, 4)
@@ -109,7 +113,8 @@ def test_blob_store_that_keeps_failing_ends_failed_with_a_reason(rt: Runtime,
 
 
 def test_catalog_down_even_for_the_failure_keeps_the_job_and_the_threads(
-        rt: Runtime, tmp_path: Path) -> None:
+    rt: Runtime, tmp_path: Path
+) -> None:
     # Every read fails: processing cannot start and the item cannot be marked failed either.
     flaky = Flaky(rt.images.catalog, "get_item", TransientError("catalog down"), failures=-1)
     rt.images.catalog = flaky  # type: ignore[assignment]

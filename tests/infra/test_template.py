@@ -32,8 +32,7 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The SAM functions' properties."""
-    return {k: v["Properties"] for k, v in
-            resources(template, "AWS::Serverless::Function").items()}
+    return {k: v["Properties"] for k, v in resources(template, "AWS::Serverless::Function").items()}
 
 
 def allow_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -42,7 +41,8 @@ def allow_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]
     for name, props in functions(template).items():
         for policy in props.get("Policies", []):
             assert isinstance(policy, dict) and "Statement" in policy, (
-                f"{name}: use inline statements, not managed/SAM policy templates")
+                f"{name}: use inline statements, not managed/SAM policy templates"
+            )
             found.extend((name, s) for s in policy["Statement"] if s["Effect"] == "Allow")
     return found
 
@@ -61,16 +61,21 @@ def resource_text(resource: Any) -> str:
 
 def grants(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
     """(action, resource) pairs one function is allowed."""
-    return {(action, resource_text(res)) for name, s in allow_statements(template)
-            if name == function for action in as_list(s["Action"])
-            for res in as_list(s["Resource"])}
+    return {
+        (action, resource_text(res))
+        for name, s in allow_statements(template)
+        if name == function
+        for action in as_list(s["Action"])
+        for res in as_list(s["Resource"])
+    }
 
 
 @pytest.mark.slow
 def test_cfn_lint_passes() -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    run = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True,
-                         timeout=120, check=False)
+    run = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -103,7 +108,8 @@ def test_thumbnail_function_has_only_what_it_needs(template: dict[str, Any]) -> 
     assert grants(template, "ThumbnailFunction") == {
         ("s3:GetObject", BUCKET_ARN + "/uploads/*"),
         ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
-        ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table),
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
     }
 
 
@@ -113,7 +119,9 @@ def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
         ("s3:GetObject", BUCKET_ARN + "/uploads/*"),
         ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
         ("s3:ListBucket", BUCKET_ARN),
-        ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table), ("dynamodb:Scan", table),
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:Scan", table),
     }
     events = functions(template)["SweeperFunction"]["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
@@ -121,13 +129,23 @@ def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
 
 def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> None:
     shipped = json.loads((ROOT / "infra" / "webapp-iam-policy.json").read_text())
-    in_file = {(a, r.replace("BUCKET_NAME", BUCKET).replace("arn:aws:", "arn:${AWS::Partition}:"))
-               for s in shipped["Statement"] for a in as_list(s["Action"])
-               for r in as_list(s["Resource"]) if ":s3:" in r}
+    in_file = {
+        (a, r.replace("BUCKET_NAME", BUCKET).replace("arn:aws:", "arn:${AWS::Partition}:"))
+        for s in shipped["Statement"]
+        for a in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+        if ":s3:" in r
+    }
     web = grants(template, "WebFunction")
     assert in_file == {g for g in web if g[0].startswith("s3:")}
     dynamo = {a for a, _ in web if a.startswith("dynamodb:")}
-    assert dynamo == {a for s in shipped["Statement"] for a in as_list(s["Action"])
-                      if a.startswith("dynamodb:")}
-    assert dynamo == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-                      "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert dynamo == {
+        a for s in shipped["Statement"] for a in as_list(s["Action"]) if a.startswith("dynamodb:")
+    }
+    assert dynamo == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }

@@ -29,8 +29,8 @@ def test_bucket_is_private_encrypted_and_tidy(res: dict[str, Any]) -> None:
     bucket = res["ImagesBucket"]
     assert bucket["BucketName"] == BUCKET_NAME
     assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
-        ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"],
-        True)
+        ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True
+    )
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
@@ -52,15 +52,20 @@ def test_table_keys_billing_and_recovery(res: dict[str, Any]) -> None:
     table = res["CatalogTable"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["KeySchema"] == [{"AttributeName": "userId", "KeyType": "HASH"},
-                                  {"AttributeName": "imageId", "KeyType": "RANGE"}]
+    assert table["KeySchema"] == [
+        {"AttributeName": "userId", "KeyType": "HASH"},
+        {"AttributeName": "imageId", "KeyType": "RANGE"},
+    ]
     assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
-        ("userId", "S"), ("imageId", "S")}
+        ("userId", "S"),
+        ("imageId", "S"),
+    }
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresTtl", "Enabled": True}
 
 
-def test_thumbnail_function_trigger_runtime_and_retries(template: dict[str, Any],
-                                                        res: dict[str, Any]) -> None:
+def test_thumbnail_function_trigger_runtime_and_retries(
+    template: dict[str, Any], res: dict[str, Any]
+) -> None:
     glob = template["Globals"]["Function"]
     assert glob["Runtime"] == "python3.13" and glob["Architectures"] == ["arm64"]
     env = glob["Environment"]["Variables"]
@@ -72,7 +77,8 @@ def test_thumbnail_function_trigger_runtime_and_retries(template: dict[str, Any]
     assert event["Type"] == "S3" and event["Properties"]["Events"] == "s3:ObjectCreated:*"
     assert event["Properties"]["Bucket"] == {"Ref": "ImagesBucket"}
     assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [
-        {"Name": "prefix", "Value": "uploads/"}]
+        {"Name": "prefix", "Value": "uploads/"}
+    ]
     invoke = fn["EventInvokeConfig"]
     retries = invoke["MaximumRetryAttempts"]
     assert int(env["IMGDROP_JOB_MAX_ATTEMPTS"]) == retries + 1  # the last try marks `failed`

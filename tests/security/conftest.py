@@ -28,20 +28,26 @@ def new_user(server: ServerProcess, name: str) -> ApiUser:
     return ApiUser(server.url, name)
 
 
-def start_upload(user: ApiUser, data: bytes, filename: str,
-                 content_type: str) -> httpx.Response:
+def start_upload(user: ApiUser, data: bytes, filename: str, content_type: str) -> httpx.Response:
     """POST /api/uploads for `data` (the answer may be a refusal)."""
-    return user.client.post("/api/uploads", json={
-        "filename": filename, "contentType": content_type, "size": len(data)})
+    return user.client.post(
+        "/api/uploads", json={"filename": filename, "contentType": content_type, "size": len(data)}
+    )
 
 
-def post_form(form: dict[str, Any], data: bytes, filename: str = "f.jpg",
-              content_type: str = "image/jpeg", fields: dict[str, str] | None = None,
-              url: str | None = None) -> httpx.Response:
+def post_form(
+    form: dict[str, Any],
+    data: bytes,
+    filename: str = "f.jpg",
+    content_type: str = "image/jpeg",
+    fields: dict[str, str] | None = None,
+    url: str | None = None,
+) -> httpx.Response:
     """POST the presigned form (fields optionally overridden) with `data` as the file."""
     sent = {**form["fields"], **(fields or {})}
-    return httpx.post(url or form["url"], data=sent,
-                      files={"file": (filename, data, content_type)}, timeout=30)
+    return httpx.post(
+        url or form["url"], data=sent, files={"file": (filename, data, content_type)}, timeout=30
+    )
 
 
 def tree_rss(pid: int) -> int:
@@ -58,8 +64,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def wait_final_sampling(user: ApiUser, image_id: str, pid: int,
-                        timeout_s: float = 30) -> tuple[dict[str, Any], float, int]:
+def wait_final_sampling(
+    user: ApiUser, image_id: str, pid: int, timeout_s: float = 30
+) -> tuple[dict[str, Any], float, int]:
     """Poll until the item is final; (item, seconds taken, peak tree RSS seen while waiting)."""
     start = time.monotonic()
     peak = tree_rss(pid)
@@ -75,5 +82,8 @@ def wait_final_sampling(user: ApiUser, image_id: str, pid: int,
 def stored_files(data_dir: Path) -> set[str]:
     """Every stored blob (relative path), temp files excluded."""
     root = data_dir / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and ".tmp" not in p.relative_to(root).parts}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and ".tmp" not in p.relative_to(root).parts
+    }

@@ -17,13 +17,29 @@ from tests.security.conftest import new_user, start_upload
 
 XSS = "<script>alert(1)</script>.jpg"
 HOSTILE_NAMES = [
-    "../../../etc/passwd.jpg", "..\\..\\windows\\win.ini.jpg", "/absolute/path.jpg", "..",
-    "a\x01b\x1bc\x7f\u0085\u2028d.jpg", "\r\nSet-Cookie: x=1.jpg", "x" * 996 + ".jpg",
-    "фото отпуск.jpg", "写真🙂.jpg", "\u202egpj.exe", "e\u0301te\u0301.jpg", ".hidden", "...",
-    "%2e%2e%2fetc.jpg", "con.jpg", XSS, '"><img src=x onerror=alert(1)>.jpg', "   spaced   .jpg",
+    "../../../etc/passwd.jpg",
+    "..\\..\\windows\\win.ini.jpg",
+    "/absolute/path.jpg",
+    "..",
+    "a\x01b\x1bc\x7f\u0085\u2028d.jpg",
+    "\r\nSet-Cookie: x=1.jpg",
+    "x" * 996 + ".jpg",
+    "фото отпуск.jpg",
+    "写真🙂.jpg",
+    "\u202egpj.exe",
+    "e\u0301te\u0301.jpg",
+    ".hidden",
+    "...",
+    "%2e%2e%2fetc.jpg",
+    "con.jpg",
+    XSS,
+    '"><img src=x onerror=alert(1)>.jpg',
+    "   spaced   .jpg",
 ]
-KEY_RE = re.compile(r"^uploads/([A-Za-z0-9_-]{1,64})/([0-9A-HJKMNP-TV-Z]{26})-"
-                    r"([A-Za-z0-9][A-Za-z0-9._-]{0,79})?(image)?\.(jpg|png)$")
+KEY_RE = re.compile(
+    r"^uploads/([A-Za-z0-9_-]{1,64})/([0-9A-HJKMNP-TV-Z]{26})-"
+    r"([A-Za-z0-9][A-Za-z0-9._-]{0,79})?(image)?\.(jpg|png)$"
+)
 
 
 def assert_safe_key(key: str, user_id: str, content_type: str) -> None:
@@ -38,11 +54,14 @@ def assert_safe_key(key: str, user_id: str, content_type: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.text(min_size=1, max_size=1000),
-       content_type=st.sampled_from(["image/jpeg", "image/png"]))
+@given(
+    name=st.text(min_size=1, max_size=1000),
+    content_type=st.sampled_from(["image/jpeg", "image/png"]),
+)
 def test_any_name_gives_a_safe_key(name: str, content_type: str) -> None:
-    key = keys.original_key("user_1", keys.new_image_id(1_700_000_000_000),
-                            keys.safe_filename(name, content_type))
+    key = keys.original_key(
+        "user_1", keys.new_image_id(1_700_000_000_000), keys.safe_filename(name, content_type)
+    )
     assert_safe_key(key, "user_1", content_type)
     assert keys.parse_original_key(key).user_id == "user_1"
 
@@ -56,8 +75,9 @@ def namer(shared_server: ServerProcess) -> Iterator[ApiUser]:
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_hostile_name_is_kept_for_display_and_sanitised_in_the_key(namer: ApiUser,
-                                                                    name: str) -> None:
+def test_hostile_name_is_kept_for_display_and_sanitised_in_the_key(
+    namer: ApiUser, name: str
+) -> None:
     created = start_upload(namer, b"x" * 100, name, "image/jpeg")
     assert created.status_code == 201, created.text
     body = created.json()
@@ -65,32 +85,40 @@ def test_hostile_name_is_kept_for_display_and_sanitised_in_the_key(namer: ApiUse
     item = namer.client.get(f"/api/images/{body['imageId']}")
     assert item.headers["content-type"] == "application/json"
     assert item.json()["filename"] == name  # exactly, code point for code point
-    listed = {i["imageId"]: i["filename"] for i in namer.client.get(
-        "/api/images", params={"limit": 100}).json()["items"]}
+    listed = {
+        i["imageId"]: i["filename"]
+        for i in namer.client.get("/api/images", params={"limit": 100}).json()["items"]
+    }
     assert listed[body["imageId"]] == name
 
 
-@pytest.mark.parametrize(("name", "words"), [
-    ("nul\x00byte.jpg", "NUL"), ("x" * 1001 + ".jpg", "1000"), ("   ", "required"),
-    ("lone\ud800surrogate.jpg", ""),
-])
-def test_unstorable_names_are_refused_with_a_reason(namer: ApiUser, name: str,
-                                                    words: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("nul\x00byte.jpg", "NUL"),
+        ("x" * 1001 + ".jpg", "1000"),
+        ("   ", "required"),
+        ("lone\ud800surrogate.jpg", ""),
+    ],
+)
+def test_unstorable_names_are_refused_with_a_reason(namer: ApiUser, name: str, words: str) -> None:
     # ensure_ascii: a lone surrogate travels as the JSON escape \ud800, as a hostile client sends it
-    created = namer.client.post("/api/uploads", headers={"content-type": "application/json"},
-                                content=json.dumps({"filename": name, "size": 100,
-                                                    "contentType": "image/jpeg"}))
+    created = namer.client.post(
+        "/api/uploads",
+        headers={"content-type": "application/json"},
+        content=json.dumps({"filename": name, "size": 100, "contentType": "image/jpeg"}),
+    )
     assert created.status_code == 400, created.text
     assert words in created.json()["error"]["message"]
 
 
-def test_gallery_page_never_contains_a_raw_hostile_name(shared_server: ServerProcess,
-                                                        namer: ApiUser) -> None:
+def test_gallery_page_never_contains_a_raw_hostile_name(
+    shared_server: ServerProcess, namer: ApiUser
+) -> None:
     image_id = namer.upload(make_jpeg(300, 200), XSS)["imageId"]
     assert namer.wait_final(image_id)["status"] == "done"
     with httpx.Client(base_url=shared_server.url) as browser:
-        login = browser.post("/api/login", json={"username": "namer",
-                                                 "password": "correct horse"})
+        login = browser.post("/api/login", json={"username": "namer", "password": "correct horse"})
         assert login.status_code == 200
         page = browser.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]

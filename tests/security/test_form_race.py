@@ -12,8 +12,9 @@ from imgdrop.core.errors import Forbidden
 KEY = "uploads/user_1/01J00000000000000000000000-x.jpg"
 
 
-def test_two_posts_of_one_form_store_only_the_first(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_posts_of_one_form_store_only_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events: list[object] = []
     store = FilesystemBlobStore(tmp_path, b"k" * 32, "http://127.0.0.1:1", listener=events.append)
     fields = store.upload_form(KEY, "image/jpeg", 1000, 60).fields

@@ -53,13 +53,19 @@ def upload_hostile(user: ApiUser, data: bytes, filename: str, content_type: str)
 
 CASES = [pytest.param("empty", b"", "empty.jpg", "image/jpeg", id="empty")] + [
     pytest.param(name, data, filename, ctype, id=name)
-    for name, (data, filename, ctype) in HOSTILE.items()]
+    for name, (data, filename, ctype) in HOSTILE.items()
+]
 
 
 @pytest.mark.parametrize(("name", "data", "filename", "content_type"), CASES)
 def test_hostile_file_is_refused_or_fails_fast_in_bounded_memory(
-        shared_server: ServerProcess, mallory: ApiUser, name: str, data: bytes, filename: str,
-        content_type: str) -> None:
+    shared_server: ServerProcess,
+    mallory: ApiUser,
+    name: str,
+    data: bytes,
+    filename: str,
+    content_type: str,
+) -> None:
     pid = shared_server.proc.pid  # type: ignore[union-attr]
     before = tree_rss(pid)
     image_id = upload_hostile(mallory, data, filename, content_type)
@@ -72,14 +78,24 @@ def test_hostile_file_is_refused_or_fails_fast_in_bounded_memory(
     assert item["urls"] is None and item["thumb200Key"] is None
     assert seconds < MAX_SECONDS, f"{name} took {seconds:.2f} s"
     assert max(peak, after) - before < MAX_EXTRA_RSS, (
-        f"{name}: +{(max(peak, after) - before) / 2**20:.0f} MB")
-    print(f"{name}: failed in {seconds:.2f} s, +{(peak - before) / 2**20:.1f} MB peak; "
-          f"{item['error']}")
+        f"{name}: +{(max(peak, after) - before) / 2**20:.0f} MB"
+    )
+    print(
+        f"{name}: failed in {seconds:.2f} s, +{(peak - before) / 2**20:.1f} MB peak; "
+        f"{item['error']}"
+    )
 
 
 def test_reasons_name_what_was_wrong(shared_server: ServerProcess, mallory: ApiUser) -> None:
-    expected = {"png_bomb": "pixels", "jpeg_bomb": "pixels", "gif_3000_frames": "frames",
-                "html": "HTML", "svg": "SVG", "pdf": "PDF", "postscript": "PostScript"}
+    expected = {
+        "png_bomb": "pixels",
+        "jpeg_bomb": "pixels",
+        "gif_3000_frames": "frames",
+        "html": "HTML",
+        "svg": "SVG",
+        "pdf": "PDF",
+        "postscript": "PostScript",
+    }
     for name, word in expected.items():
         data, filename, ctype = HOSTILE[name]
         image_id = upload_hostile(mallory, data, filename, ctype)
@@ -89,7 +105,8 @@ def test_reasons_name_what_was_wrong(shared_server: ServerProcess, mallory: ApiU
 
 
 def test_valid_upload_queued_behind_every_hostile_file_completes(
-        shared_server: ServerProcess, mallory: ApiUser) -> None:
+    shared_server: ServerProcess, mallory: ApiUser
+) -> None:
     pid = shared_server.proc.pid  # type: ignore[union-attr]
     before = tree_rss(pid)
     ids = [upload_hostile(mallory, data, fn, ct) for data, fn, ct in HOSTILE.values()]

@@ -33,17 +33,18 @@ def a_items(pair: tuple[ApiUser, ApiUser]) -> list[dict[str, Any]]:
     return items
 
 
-def test_b_cannot_list_read_or_delete_a_images(shared_server: ServerProcess,
-                                               pair: tuple[ApiUser, ApiUser],
-                                               a_items: list[dict[str, Any]]) -> None:
+def test_b_cannot_list_read_or_delete_a_images(
+    shared_server: ServerProcess, pair: tuple[ApiUser, ApiUser], a_items: list[dict[str, Any]]
+) -> None:
     a, b = pair
     assert b.client.get("/api/images").json()["items"] == []
     for item in a_items:
-        for response in (b.client.get(f"/api/images/{item['imageId']}"),
-                         b.client.delete(f"/api/images/{item['imageId']}")):
+        for response in (
+            b.client.get(f"/api/images/{item['imageId']}"),
+            b.client.delete(f"/api/images/{item['imageId']}"),
+        ):
             assert response.status_code == 404, response.text
-            assert response.json() == {"error": {"code": "not_found",
-                                                 "message": "no such image"}}
+            assert response.json() == {"error": {"code": "not_found", "message": "no such image"}}
     unknown = b.client.get("/api/images/01J00000000000000000000000")
     assert unknown.status_code == 404 and unknown.json() == response.json()  # indistinguishable
     files = stored_files(shared_server.data_dir)
@@ -52,8 +53,9 @@ def test_b_cannot_list_read_or_delete_a_images(shared_server: ServerProcess,
         assert a.client.get(f"/api/images/{item['imageId']}").status_code == 200
 
 
-def test_b_cannot_upload_into_a_prefix(shared_server: ServerProcess,
-                                       pair: tuple[ApiUser, ApiUser]) -> None:
+def test_b_cannot_upload_into_a_prefix(
+    shared_server: ServerProcess, pair: tuple[ApiUser, ApiUser]
+) -> None:
     a, b = pair
     created = start_upload(b, b"x" * 500, f"../{a.user_id}/x.jpg", "image/jpeg")
     assert created.status_code == 201
@@ -78,8 +80,14 @@ def test_a_signed_url_cannot_be_bent_to_another_object(a_items: list[dict[str, A
     first, second = a_items
     url = first["urls"]["original"]
     assert httpx.get(url).status_code == 200
-    for key in (second["originalKey"], first["thumb400Key"], "secret.key", "catalog.db",
-                "../secret.key", first["originalKey"] + "x"):
+    for key in (
+        second["originalKey"],
+        first["thumb400Key"],
+        "secret.key",
+        "catalog.db",
+        "../secret.key",
+        first["originalKey"] + "x",
+    ):
         for bent_url in (bend(url, key), bend(url, key, safe="")):
             bent = httpx.get(bent_url)
             # "/../" is resolved by the client to another route (405); "%2F.." reaches the key.

@@ -33,8 +33,9 @@ class SyncASGI:
 
     def __init__(self, app: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                        base_url="http://testserver")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request, to completion."""
@@ -74,8 +75,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One in-process app with users a and b."""
     data_dir: Path = tmp_path_factory.mktemp("model") / "data"
-    runtime = build_local(load_settings({}, data_dir=data_dir, workers=1),
-                          engine=make_thumbnails, start_worker=False)
+    runtime = build_local(
+        load_settings({}, data_dir=data_dir, workers=1), engine=make_thumbnails, start_worker=False
+    )
     runtime.blobs.listener = runtime.images.process_event  # type: ignore[attr-defined]
     client = SyncASGI(create_app(runtime))
     auth = {}
@@ -98,12 +100,16 @@ def path_of(url: str) -> str:
 
 def do_upload(w: World, who: str, good: bool) -> None:
     data = GOOD if good else BAD
-    created = w.client.post("/api/uploads", headers=w.auth[who], json={
-        "filename": "x.jpg", "contentType": "image/jpeg", "size": len(data)})
+    created = w.client.post(
+        "/api/uploads",
+        headers=w.auth[who],
+        json={"filename": "x.jpg", "contentType": "image/jpeg", "size": len(data)},
+    )
     assert created.status_code == 201, created.text
     form = created.json()["upload"]
-    posted = w.client.post(path_of(form["url"]), data=form["fields"],
-                           files={"file": ("x.jpg", data, "image/jpeg")})
+    posted = w.client.post(
+        path_of(form["url"]), data=form["fields"], files={"file": ("x.jpg", data, "image/jpeg")}
+    )
     assert posted.status_code == 204, posted.text
     image_id = created.json()["imageId"]
     w.ids.append(image_id)
@@ -115,8 +121,10 @@ def do_list(w: World, who: str) -> None:
     items = w.client.get("/api/images", headers=w.auth[who], params={"limit": 100}).json()
     got = {i["imageId"]: i["status"] for i in items["items"]}
     assert got == {i: s for i, s in w.live.items() if w.owner[i] == who}
-    assert all(i["userId"] == w.client.get("/api/me", headers=w.auth[who]).json()["userId"]
-               for i in items["items"])
+    assert all(
+        i["userId"] == w.client.get("/api/me", headers=w.auth[who]).json()["userId"]
+        for i in items["items"]
+    )
 
 
 def do_get(w: World, who: str, image_id: str) -> None:
@@ -144,23 +152,20 @@ def check_files(w: World) -> None:
     """Exactly the live items' originals are stored, under their owners' prefixes."""
     root = w.runtime.settings.data_dir / "blobs" / "uploads"
     stored = {p.name.split("-", 1)[0]: p.parent.name for p in root.rglob("*") if p.is_file()}
-    user_ids = {who: w.client.get("/api/me", headers=w.auth[who]).json()["userId"]
-                for who in USERS}
+    user_ids = {who: w.client.get("/api/me", headers=w.auth[who]).json()["userId"] for who in USERS}
     assert stored == {i: user_ids[w.owner[i]] for i in w.live}
 
 
 ACTIONS = st.one_of(
     st.tuples(st.just("upload"), st.sampled_from(USERS), st.booleans()),
     st.tuples(st.just("list"), st.sampled_from(USERS), st.just(0)),
-    st.tuples(st.sampled_from(["get", "delete"]), st.sampled_from(USERS),
-              st.integers(0, 40)),
+    st.tuples(st.sampled_from(["get", "delete"]), st.sampled_from(USERS), st.integers(0, 40)),
 )
 
 
 @settings(max_examples=25, deadline=None)
 @given(actions=st.lists(ACTIONS, min_size=1, max_size=15))
-def test_two_users_never_see_or_touch_each_others_images(world: World,
-                                                         actions: list[Any]) -> None:
+def test_two_users_never_see_or_touch_each_others_images(world: World, actions: list[Any]) -> None:
     for image_id in list(world.live):  # each example starts from an empty gallery
         do_delete(world, world.owner[image_id], image_id)
     for kind, who, arg in actions:

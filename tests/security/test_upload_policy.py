@@ -22,8 +22,9 @@ LIMIT = 60_000
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that accepts at most LIMIT bytes per upload."""
-    proc = ServerProcess(tmp_path_factory.mktemp("policy") / "data",
-                         env={"IMGDROP_MAX_UPLOAD_BYTES": str(LIMIT)}).start()
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("policy") / "data", env={"IMGDROP_MAX_UPLOAD_BYTES": str(LIMIT)}
+    ).start()
     yield proc
     proc.stop()
 
@@ -50,8 +51,9 @@ def upload_id(form: dict[str, Any]) -> str:
     return str(form["fields"]["key"].rsplit("/", 1)[1].split("-", 1)[0])
 
 
-def refused(server: ServerProcess, response: httpx.Response, status: int, before: set[str],
-            words: str) -> None:
+def refused(
+    server: ServerProcess, response: httpx.Response, status: int, before: set[str], words: str
+) -> None:
     """The POST was refused with `status` and a message containing `words`; nothing stored."""
     assert response.status_code == status, response.text
     assert words.lower() in response.json()["error"]["message"].lower(), response.text
@@ -70,29 +72,40 @@ def forge_policy(policy_b64: str, **changes: Any) -> str:
     return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
 
 
-def test_key_moved_into_another_users_prefix_is_refused(small_server: ServerProcess,
-                                                        users: tuple[ApiUser, ApiUser]) -> None:
+def test_key_moved_into_another_users_prefix_is_refused(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     alice, bob = users
     form = new_form(bob)["upload"]
     before = stored_files(small_server.data_dir)
-    for key in (f"uploads/{alice.user_id}/01J00000000000000000000000-evil.jpg",
-                "uploads/../secret.key", "thumbnails/200/x.jpg"):
+    for key in (
+        f"uploads/{alice.user_id}/01J00000000000000000000000-evil.jpg",
+        "uploads/../secret.key",
+        "thumbnails/200/x.jpg",
+    ):
         got = post_form(form, make_jpeg(100, 100), fields={"key": key})
         refused(small_server, got, 403, before, "key")
 
 
-def test_changed_content_type_is_refused(small_server: ServerProcess,
-                                         users: tuple[ApiUser, ApiUser]) -> None:
+def test_changed_content_type_is_refused(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     form = new_form(users[0])["upload"]
     before = stored_files(small_server.data_dir)
     for ctype in ("text/html", "image/svg+xml", "image/png"):
-        got = post_form(form, b"<html><script>alert(1)</script></html>", "x.html", ctype,
-                        fields={"Content-Type": ctype})
+        got = post_form(
+            form,
+            b"<html><script>alert(1)</script></html>",
+            "x.html",
+            ctype,
+            fields={"Content-Type": ctype},
+        )
         refused(small_server, got, 403, before, "Content-Type")
 
 
-def test_tampered_policy_or_signature_is_refused(small_server: ServerProcess,
-                                                 users: tuple[ApiUser, ApiUser]) -> None:
+def test_tampered_policy_or_signature_is_refused(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     alice, bob = users
     form = new_form(alice)["upload"]
     fields = form["fields"]
@@ -114,8 +127,9 @@ def test_tampered_policy_or_signature_is_refused(small_server: ServerProcess,
     alice.wait_final(upload_id(form), timeout_s=10)
 
 
-def test_more_bytes_than_the_limit_are_refused(small_server: ServerProcess,
-                                               users: tuple[ApiUser, ApiUser]) -> None:
+def test_more_bytes_than_the_limit_are_refused(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     alice = users[0]
     assert start_upload(alice, b"x" * (LIMIT + 1), "big.jpg", "image/jpeg").status_code == 413
     before = stored_files(small_server.data_dir)
@@ -128,25 +142,31 @@ def test_more_bytes_than_the_limit_are_refused(small_server: ServerProcess,
     alice.wait_final(upload_id(form), timeout_s=10)
 
 
-def test_chunked_body_without_length_is_still_limited(small_server: ServerProcess,
-                                                      users: tuple[ApiUser, ApiUser]) -> None:
+def test_chunked_body_without_length_is_still_limited(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     form = new_form(users[0])["upload"]
     before = stored_files(small_server.data_dir)
-    request = httpx.Request("POST", form["url"], data=form["fields"],
-                            files={"file": ("f.jpg", b"\xff" * (LIMIT * 3), "image/jpeg")})
+    request = httpx.Request(
+        "POST",
+        form["url"],
+        data=form["fields"],
+        files={"file": ("f.jpg", b"\xff" * (LIMIT * 3), "image/jpeg")},
+    )
     body, ctype = request.read(), request.headers["content-type"]
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(body), 8192):
-            yield body[start:start + 8192]
+            yield body[start : start + 8192]
 
     got = httpx.post(form["url"], content=chunks(), headers={"content-type": ctype})
     assert "content-length" not in got.request.headers
     refused(small_server, got, 413, before, "limit")
 
 
-def test_a_used_form_cannot_be_used_again(small_server: ServerProcess,
-                                          users: tuple[ApiUser, ApiUser]) -> None:
+def test_a_used_form_cannot_be_used_again(
+    small_server: ServerProcess, users: tuple[ApiUser, ApiUser]
+) -> None:
     alice = users[0]
     upload = new_form(alice)
     first = make_jpeg(120, 90, seed=1)

@@ -38,7 +38,8 @@ def login(client: httpx.Client, username: str, password: str = PASSWORD) -> http
 
 
 def test_passwords_are_argon2id_with_at_least_owasp_parameters(
-        shared_server: ServerProcess) -> None:
+    shared_server: ServerProcess,
+) -> None:
     signup(shared_server, "hashed")
     with closing(sqlite3.connect(shared_server.data_dir / "catalog.db")) as db:
         (phc,) = db.execute("SELECT passwordHash FROM users WHERE username = 'hashed'").fetchone()
@@ -50,8 +51,9 @@ def test_passwords_are_argon2id_with_at_least_owasp_parameters(
     assert PASSWORD not in phc
 
 
-def test_each_sign_in_gets_a_new_session(shared_server: ServerProcess,
-                                         browser: httpx.Client) -> None:
+def test_each_sign_in_gets_a_new_session(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "fixated")
     browser.cookies.set("imgdrop_session", "attacker-chosen-value")
     first, second = login(browser, "fixated"), login(browser, "fixated")
@@ -61,8 +63,9 @@ def test_each_sign_in_gets_a_new_session(shared_server: ServerProcess,
     assert cookies[0] != cookies[1] and "attacker-chosen-value" not in "".join(cookies)
 
 
-def test_sign_out_ends_the_session_on_the_server(shared_server: ServerProcess,
-                                                 browser: httpx.Client) -> None:
+def test_sign_out_ends_the_session_on_the_server(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "leaving")
     answer = login(browser, "leaving").json()
     old_cookie = browser.cookies["imgdrop_session"]
@@ -77,8 +80,9 @@ def test_sign_out_ends_the_session_on_the_server(shared_server: ServerProcess,
         assert replay.get("/api/images", headers=bearer).status_code == 401
 
 
-def test_cookie_changes_need_the_csrf_token(shared_server: ServerProcess,
-                                            browser: httpx.Client) -> None:
+def test_cookie_changes_need_the_csrf_token(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "surfer")
     csrf = login(browser, "surfer").json()["csrfToken"]
     with httpx.Client(base_url=shared_server.url) as elsewhere:
@@ -87,11 +91,17 @@ def test_cookie_changes_need_the_csrf_token(shared_server: ServerProcess,
     created = browser.post("/api/uploads", json=upload, headers={"X-CSRF-Token": csrf})
     assert created.status_code == 201
     image_id = created.json()["imageId"]
-    for bad in ({}, {"X-CSRF-Token": ""}, {"X-CSRF-Token": csrf[:-1]},
-                {"X-CSRF-Token": other_csrf}):
-        for response in (browser.post("/api/uploads", json=upload, headers=bad),
-                         browser.delete(f"/api/images/{image_id}", headers=bad),
-                         browser.post("/api/logout", headers=bad)):
+    for bad in (
+        {},
+        {"X-CSRF-Token": ""},
+        {"X-CSRF-Token": csrf[:-1]},
+        {"X-CSRF-Token": other_csrf},
+    ):
+        for response in (
+            browser.post("/api/uploads", json=upload, headers=bad),
+            browser.delete(f"/api/images/{image_id}", headers=bad),
+            browser.post("/api/logout", headers=bad),
+        ):
             assert response.status_code == 403, (response.request.url, bad, response.text)
             assert "CSRF" in response.json()["error"]["message"]
     assert browser.get(f"/api/images/{image_id}").status_code == 200  # nothing was deleted
@@ -100,25 +110,32 @@ def test_cookie_changes_need_the_csrf_token(shared_server: ServerProcess,
     assert ok.status_code == 204
 
 
-def test_cross_site_origin_is_refused_on_signup_and_login(shared_server: ServerProcess,
-                                                          browser: httpx.Client) -> None:
+def test_cross_site_origin_is_refused_on_signup_and_login(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "origin_ok")
     for origin in ("https://evil.example", "null", f"{shared_server.url}.evil.example"):
         headers = {"Origin": origin}
         creds = {"username": "origin_new", "password": PASSWORD}
-        for path, body in (("/api/signup", creds),
-                           ("/api/login", {"username": "origin_ok", "password": PASSWORD})):
+        for path, body in (
+            ("/api/signup", creds),
+            ("/api/login", {"username": "origin_ok", "password": PASSWORD}),
+        ):
             got = browser.post(path, json=body, headers=headers)
             assert got.status_code == 403, (path, origin, got.text)
             assert "set-cookie" not in got.headers
-    same = browser.post("/api/login", headers={"Origin": shared_server.url},
-                        json={"username": "origin_ok", "password": PASSWORD})
+    same = browser.post(
+        "/api/login",
+        headers={"Origin": shared_server.url},
+        json={"username": "origin_ok", "password": PASSWORD},
+    )
     assert same.status_code == 200
     assert login(browser, "origin_new").status_code == 401  # the refused signup made nothing
 
 
-def test_sign_in_is_throttled_per_account_with_backoff(shared_server: ServerProcess,
-                                                       browser: httpx.Client) -> None:
+def test_sign_in_is_throttled_per_account_with_backoff(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "guessed")
     signup(shared_server, "bystander")
     for _ in range(5):
@@ -140,8 +157,9 @@ def test_sign_in_is_throttled_per_account_with_backoff(shared_server: ServerProc
     assert login(browser, "guessed", "one slip").status_code == 401  # success reset the count
 
 
-def test_unknown_user_and_wrong_password_get_the_same_answer(shared_server: ServerProcess,
-                                                             browser: httpx.Client) -> None:
+def test_unknown_user_and_wrong_password_get_the_same_answer(
+    shared_server: ServerProcess, browser: httpx.Client
+) -> None:
     signup(shared_server, "known")
     timings: dict[str, list[float]] = {"known": [], "nobody_here": []}
     answers = set()
@@ -164,8 +182,11 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, (where, csp)
     assert "frame-ancestors 'none'" in csp, (where, csp)
     assert response.headers.get("x-content-type-options") == "nosniff", where
-    assert response.headers.get("referrer-policy") in {"same-origin", "no-referrer",
-                                                       "strict-origin-when-cross-origin"}, where
+    assert response.headers.get("referrer-policy") in {
+        "same-origin",
+        "no-referrer",
+        "strict-origin-when-cross-origin",
+    }, where
 
 
 @pytest.fixture(scope="module")
@@ -176,20 +197,34 @@ def owner(shared_server: ServerProcess) -> Iterator[ApiUser]:
     user.client.close()
 
 
-def test_security_headers_on_every_kind_of_response(shared_server: ServerProcess,
-                                                    owner: ApiUser) -> None:
+def test_security_headers_on_every_kind_of_response(
+    shared_server: ServerProcess, owner: ApiUser
+) -> None:
     item = owner.wait_final(owner.upload(make_jpeg(300, 200), "h.jpg")["imageId"])
     with httpx.Client(base_url=shared_server.url) as anon:
-        responses = [anon.get(p) for p in ("/", "/signin", "/signup", "/api/config",
-                                          "/api/images", "/no/such/page", "/openapi.json",
-                                          "/static/gallery.js")]
+        responses = [
+            anon.get(p)
+            for p in (
+                "/",
+                "/signin",
+                "/signup",
+                "/api/config",
+                "/api/images",
+                "/no/such/page",
+                "/openapi.json",
+                "/static/gallery.js",
+            )
+        ]
         responses.append(anon.delete("/api/config"))  # 405
         responses.append(anon.post("/api/login", json={}))  # 400
         assert login(anon, "headers").status_code == 200
         responses.append(anon.get("/"))  # the signed-in gallery
-    responses += [owner.client.get("/api/images"), httpx.get(item["urls"]["original"]),
-                  httpx.get(item["urls"]["thumb200"]),
-                  httpx.get(item["urls"]["original"].replace("sig=", "sig=0"))]
+    responses += [
+        owner.client.get("/api/images"),
+        httpx.get(item["urls"]["original"]),
+        httpx.get(item["urls"]["thumb200"]),
+        httpx.get(item["urls"]["original"].replace("sig=", "sig=0")),
+    ]
     assert {r.status_code for r in responses} >= {200, 303, 401, 404, 405, 400, 403}
     for response in responses:
         assert_security_headers(response)
@@ -207,7 +242,8 @@ def signed_url(server: ServerProcess, key: str, content_type: str) -> str:
 
 
 def test_stored_html_is_only_ever_served_as_the_pinned_image_type(
-        shared_server: ServerProcess, owner: ApiUser) -> None:
+    shared_server: ServerProcess, owner: ApiUser
+) -> None:
     html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>"
     body = owner.upload(html, "trap.jpg", "image/jpeg")
     assert owner.wait_final(body["imageId"])["status"] == "failed"

@@ -33,19 +33,24 @@ def near(actual, expected, tolerance: int = 30) -> bool:
 def quadrants(width: int = 600, height: int = 400) -> Image.Image:
     """Stored pixels: red top-left, green top-right, blue bottom-left, yellow bottom-right."""
     image = Image.new("RGB", (width, height))
-    for colour, box in ((RED, (0, 0, 0.5, 0.5)), (GREEN, (0.5, 0, 1, 0.5)),
-                        (BLUE, (0, 0.5, 0.5, 1)), (YELLOW, (0.5, 0.5, 1, 1))):
+    for colour, box in (
+        (RED, (0, 0, 0.5, 0.5)),
+        (GREEN, (0.5, 0, 1, 0.5)),
+        (BLUE, (0, 0.5, 0.5, 1)),
+        (YELLOW, (0.5, 0.5, 1, 1)),
+    ):
         x0, y0, x1, y1 = box
-        image.paste(colour, (int(x0 * width), int(y0 * height), int(x1 * width),
-                             int(y1 * height)))
+        image.paste(colour, (int(x0 * width), int(y0 * height), int(x1 * width), int(y1 * height)))
     return image
 
 
 def corners(image: Image.Image) -> list[tuple[int, ...]]:
     w, h = image.size
     rgb = image.convert("RGB")
-    return [rgb.getpixel((int(fx * w), int(fy * h)))
-            for fx, fy in ((0.15, 0.15), (0.85, 0.15), (0.15, 0.85), (0.85, 0.85))]
+    return [
+        rgb.getpixel((int(fx * w), int(fy * h)))
+        for fx, fy in ((0.15, 0.15), (0.85, 0.15), (0.15, 0.85), (0.85, 0.85))
+    ]
 
 
 def noise(width: int, height: int, seed: int = 7) -> Image.Image:
@@ -73,13 +78,16 @@ def test_exif_orientation_is_applied_including_mirrored(orientation):
         assert near(got, want), (orientation, corners(big), corners(expected))
 
 
-@pytest.mark.parametrize(("size", "expected"), [
-    ((1000, 700), [(200, 140), (400, 280)]),
-    ((300, 200), [(200, 133), (300, 200)]),
-    ((50, 30), [(50, 30), (50, 30)]),
-    ((6000, 12), [(200, 1), (400, 1)]),
-    ((12, 3000), [(12, 3000), (12, 3000)]),
-])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((1000, 700), [(200, 140), (400, 280)]),
+        ((300, 200), [(200, 133), (300, 200)]),
+        ((50, 30), [(50, 30), (50, 30)]),
+        ((6000, 12), [(200, 1), (400, 1)]),
+        ((12, 3000), [(12, 3000), (12, 3000)]),
+    ],
+)
 def test_width_is_requested_or_source_and_never_upscaled(size, expected):
     thumbs = make_thumbnails(save(noise(*size), "PNG"))
     assert [(t.width, t.height) for t in thumbs] == expected
@@ -91,14 +99,17 @@ def test_widths_are_returned_in_the_order_asked():
     assert [t.width for t in thumbs] == [400, 100, 200]
 
 
-@pytest.mark.parametrize(("fmt", "params", "out"), [
-    ("JPEG", {"quality": 90}, "jpeg"),
-    ("JPEG", {"quality": 90, "progressive": True}, "jpeg"),
-    ("PNG", {}, "png"),
-    ("WEBP", {"quality": 90}, "webp"),
-    ("GIF", {}, "gif"),
-    ("AVIF", {"quality": 90}, "jpeg"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "params", "out"),
+    [
+        ("JPEG", {"quality": 90}, "jpeg"),
+        ("JPEG", {"quality": 90, "progressive": True}, "jpeg"),
+        ("PNG", {}, "png"),
+        ("WEBP", {"quality": 90}, "webp"),
+        ("GIF", {}, "gif"),
+        ("AVIF", {"quality": 90}, "jpeg"),
+    ],
+)
 def test_output_format_follows_the_source_or_is_jpeg(fmt, params, out):
     thumbs = make_thumbnails(save(quadrants(), fmt, **params))
     assert [t.format for t in thumbs] == [out, out]
@@ -122,8 +133,10 @@ def test_heic_from_a_phone_is_decoded_with_pillow_heif_and_becomes_jpeg():
     thumbs = make_thumbnails(buf.getvalue())
     assert thumbs.source_format == "heic"
     assert (thumbs.source_width, thumbs.source_height) == (800, 600)
-    assert [(t.width, t.height, t.format) for t in thumbs] == [(200, 150, "jpeg"),
-                                                              (400, 300, "jpeg")]
+    assert [(t.width, t.height, t.format) for t in thumbs] == [
+        (200, 150, "jpeg"),
+        (400, 300, "jpeg"),
+    ]
     for got, want in zip(corners(open_thumb(thumbs, 1)), corners(quadrants()), strict=True):
         assert near(got, want)
 
@@ -170,8 +183,15 @@ def test_palette_png_with_transparency_keeps_alpha():
 def test_animated_gif_and_webp_use_the_first_frame():
     frames = [Image.new("RGB", (300, 200), c) for c in (RED, GREEN, BLUE)]
     for fmt in ("GIF", "WEBP"):
-        data = save(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100,
-                    loop=0, lossless=True)
+        data = save(
+            frames[0],
+            fmt,
+            save_all=True,
+            append_images=frames[1:],
+            duration=100,
+            loop=0,
+            lossless=True,
+        )
         thumbs = make_thumbnails(data)
         assert near(open_thumb(thumbs).convert("RGB").getpixel((100, 60)), RED, 12), fmt
         assert any("3 frames" in note for note in thumbs.notes), fmt
@@ -180,8 +200,7 @@ def test_animated_gif_and_webp_use_the_first_frame():
 
 def test_source_facts_and_placeholder_are_reported():
     thumbs = make_thumbnails(save(noise(1200, 800), "JPEG"))
-    assert (thumbs.source_format, thumbs.source_width, thumbs.source_height) == ("jpeg", 1200,
-                                                                                 800)
+    assert (thumbs.source_format, thumbs.source_width, thumbs.source_height) == ("jpeg", 1200, 800)
     assert thumbs.placeholder and len(thumbs.placeholder) < 60
     assert [t.content_type for t in thumbs] == ["image/jpeg", "image/jpeg"]
     assert thumbs[0].ext == "jpg"

@@ -16,8 +16,12 @@ from imgdrop.placeholder import rgba_to_thumbhash
 
 D50 = (0.9642, 1.0, 0.8249)
 # D50-adapted primaries (rXYZ, gXYZ, bXYZ) and gamma of two wide-gamut RGB spaces.
-ADOBE_RGB = ((0.60974, 0.31111, 0.01947), (0.20528, 0.62567, 0.06087),
-             (0.14919, 0.06322, 0.74457), 2.2)
+ADOBE_RGB = (
+    (0.60974, 0.31111, 0.01947),
+    (0.20528, 0.62567, 0.06087),
+    (0.14919, 0.06322, 0.74457),
+    2.2,
+)
 PROPHOTO = ((0.7977, 0.2880, 0.0), (0.1352, 0.7119, 0.0), (0.0313, 0.0001, 0.8249), 1.8)
 
 
@@ -29,13 +33,26 @@ def matrix_icc(name: str, space) -> bytes:
     """A minimal ICC v2 matrix/TRC display profile, built byte by byte."""
     red, green, blue, gamma = space
     ascii_name = name.encode() + b"\0"
-    desc = (b"desc\0\0\0\0" + struct.pack(">I", len(ascii_name)) + ascii_name
-            + b"\0" * 8 + b"\0\0\0" + b"\0" * 67)
+    desc = (
+        b"desc\0\0\0\0"
+        + struct.pack(">I", len(ascii_name))
+        + ascii_name
+        + b"\0" * 8
+        + b"\0\0\0"
+        + b"\0" * 67
+    )
     curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
-    tags = [(b"desc", desc), (b"wtpt", b"XYZ \0\0\0\0" + _s15(D50)),
-            (b"rXYZ", b"XYZ \0\0\0\0" + _s15(red)), (b"gXYZ", b"XYZ \0\0\0\0" + _s15(green)),
-            (b"bXYZ", b"XYZ \0\0\0\0" + _s15(blue)), (b"rTRC", curve), (b"gTRC", curve),
-            (b"bTRC", curve), (b"cprt", b"text\0\0\0\0test\0\0\0\0")]
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", b"XYZ \0\0\0\0" + _s15(D50)),
+        (b"rXYZ", b"XYZ \0\0\0\0" + _s15(red)),
+        (b"gXYZ", b"XYZ \0\0\0\0" + _s15(green)),
+        (b"bXYZ", b"XYZ \0\0\0\0" + _s15(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+        (b"cprt", b"text\0\0\0\0test\0\0\0\0"),
+    ]
     offset = 128 + 4 + 12 * len(tags)
     table, body = b"", b""
     for sig, data in tags:
@@ -43,8 +60,17 @@ def matrix_icc(name: str, space) -> bytes:
         table += sig + struct.pack(">II", offset + len(body), len(data))
         body += data
     size = offset + len(body)
-    header = (struct.pack(">I", size) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
-              + b"\0" * 12 + b"acsp" + b"\0" * 28 + _s15(D50) + b"\0" * 48)
+    header = (
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 28
+        + _s15(D50)
+        + b"\0" * 48
+    )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
 
@@ -66,10 +92,13 @@ def close(a, b, tolerance: int) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize(("name", "space", "colour"), [
-    ("Adobe RGB (test)", ADOBE_RGB, (40, 180, 90)),
-    ("ProPhoto RGB (test)", PROPHOTO, (180, 90, 60)),
-])
+@pytest.mark.parametrize(
+    ("name", "space", "colour"),
+    [
+        ("Adobe RGB (test)", ADOBE_RGB, (40, 180, 90)),
+        ("ProPhoto RGB (test)", PROPHOTO, (180, 90, 60)),
+    ],
+)
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_wide_gamut_profiles_are_converted_to_srgb(name, space, colour, fmt):
     icc = matrix_icc(name, space)
@@ -113,7 +142,8 @@ def _secret_jpeg() -> bytes:
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>SecretXMP</rdf:RDF></x:xmpmeta>'
     buf = io.BytesIO()
     Image.new("RGB", (600, 400), (90, 120, 150)).save(
-        buf, "JPEG", exif=exif.tobytes(), comment=b"SecretComment", xmp=xmp)
+        buf, "JPEG", exif=exif.tobytes(), comment=b"SecretComment", xmp=xmp
+    )
     return buf.getvalue()
 
 
@@ -122,8 +152,13 @@ def test_thumbnails_carry_no_exif_gps_xmp_or_comments(fmt):
     source = Image.open(io.BytesIO(_secret_jpeg()))
     assert source.getexif()[0x010F] == "SecretCam"  # the source really has the metadata
     buf = io.BytesIO()
-    source.save(buf, fmt, exif=source.getexif().tobytes(), xmp=source.info["xmp"],
-                **({"comment": b"SecretComment"} if fmt == "JPEG" else {}))
+    source.save(
+        buf,
+        fmt,
+        exif=source.getexif().tobytes(),
+        xmp=source.info["xmp"],
+        **({"comment": b"SecretComment"} if fmt == "JPEG" else {}),
+    )
     for thumb in make_thumbnails(buf.getvalue()):
         for secret in (b"Secret", b"Exif", b"eXIf", b"XMP", b"xmpmeta", b"GPS"):
             assert secret not in thumb.data, (fmt, secret)
@@ -134,16 +169,19 @@ def test_thumbnails_carry_no_exif_gps_xmp_or_comments(fmt):
 
 def test_placeholder_encoder_agrees_with_the_thumbhash_package_on_opaque_images():
     image = Image.new("RGB", (32, 21))
-    image.putdata([((x * 8) % 256, (y * 12) % 256, (x * y) % 256)
-                   for y in range(21) for x in range(32)])
+    image.putdata(
+        [((x * 8) % 256, (y * 12) % 256, (x * y) % 256) for y in range(21) for x in range(32)]
+    )
     rgba = image.convert("RGBA").tobytes()
     ours = rgba_to_thumbhash(32, 21, rgba)
     theirs = bytes(thumbhash.rgba_to_thumb_hash(32, 21, list(rgba)))
     assert ours[:5] == theirs[:5]  # header: DC terms, scales, shape
     # AC nibbles may differ by one where JS rounding (half up) and Python's (half even) part.
     assert len(ours) == len(theirs)
-    assert all(abs((a & 15) - (b & 15)) <= 1 and abs((a >> 4) - (b >> 4)) <= 1
-               for a, b in zip(ours[5:], theirs[5:], strict=True))
+    assert all(
+        abs((a & 15) - (b & 15)) <= 1 and abs((a >> 4) - (b >> 4)) <= 1
+        for a, b in zip(ours[5:], theirs[5:], strict=True)
+    )
 
 
 def test_placeholder_encodes_transparency():

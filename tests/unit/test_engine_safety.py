@@ -32,12 +32,22 @@ def photo(width: int = 640, height: int = 480) -> Image.Image:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR (valid CRC) claims a size, followed by one tiny IDAT and IEND."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def heic(image: Image.Image) -> bytes:
@@ -82,14 +92,17 @@ def test_too_many_bytes_and_empty_files_are_refused():
         make_thumbnails(b"")
 
 
-@pytest.mark.parametrize(("data", "named"), [
-    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "SVG"),
-    (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
-    (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n", "PDF"),
-    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "PostScript"),
-    (b"BM" + b"\0" * 60, "BMP"),
-    (b"hello, I am a text file", "not a recognised image"),
-])
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "SVG"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
+        (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n", "PDF"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "PostScript"),
+        (b"BM" + b"\0" * 60, "BMP"),
+        (b"hello, I am a text file", "not a recognised image"),
+    ],
+)
 def test_documents_and_unknown_bytes_are_refused_by_content(data, named):
     with pytest.raises(UnsupportedType, match=named):
         make_thumbnails(data)
@@ -113,11 +126,13 @@ def test_untrusted_libvips_loaders_are_blocked_for_the_process():
 @pytest.mark.parametrize("kind", ["jpeg", "progressive", "png", "webp", "heic"])
 def test_truncated_files_raise_invalid_image_with_a_reason(kind):
     image = photo(800, 600)
-    data = {"jpeg": lambda: save(image, "JPEG", quality=90),
-            "progressive": lambda: save(image, "JPEG", quality=90, progressive=True),
-            "png": lambda: save(image, "PNG"),
-            "webp": lambda: save(image, "WEBP", quality=90),
-            "heic": lambda: heic(image)}[kind]()
+    data = {
+        "jpeg": lambda: save(image, "JPEG", quality=90),
+        "progressive": lambda: save(image, "JPEG", quality=90, progressive=True),
+        "png": lambda: save(image, "PNG"),
+        "webp": lambda: save(image, "WEBP", quality=90),
+        "heic": lambda: heic(image),
+    }[kind]()
     with pytest.raises(InvalidImage) as caught:
         make_thumbnails(data[: len(data) * 6 // 10])
     assert len(caught.value.message) > 20
@@ -141,8 +156,12 @@ _SEEDS = {
 }
 
 
-@settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(kind=st.sampled_from(sorted(_SEEDS)), data=st.data())
 def test_fuzzed_images_only_raise_imgdrop_errors(kind, data):
     blob = bytearray(_SEEDS[kind])

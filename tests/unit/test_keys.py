@@ -35,14 +35,17 @@ def test_layout_matches_the_seed() -> None:
     assert (parsed.user_id, parsed.image_id, parsed.filename) == ("u1", image_id, "cat.jpg")
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("../../etc/passwd", "passwd.jpg"),
-    ("My Holiday Photo.JPG", "My-Holiday-Photo.jpg"),
-    ("café\x00\x07.png", "cafe.jpg"),
-    ("日本の写真.jpeg", "image.jpg"),
-    ("..", "image.jpg"),
-    ("C:\\Users\\me\\pic.jpg", "pic.jpg"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("../../etc/passwd", "passwd.jpg"),
+        ("My Holiday Photo.JPG", "My-Holiday-Photo.jpg"),
+        ("café\x00\x07.png", "cafe.jpg"),
+        ("日本の写真.jpeg", "image.jpg"),
+        ("..", "image.jpg"),
+        ("C:\\Users\\me\\pic.jpg", "pic.jpg"),
+    ],
+)
 def test_safe_filename_examples(name: str, expected: str) -> None:
     assert keys.safe_filename(name, "image/jpeg") == expected
 
@@ -56,11 +59,15 @@ def test_any_filename_gives_a_safe_bounded_key(name: str) -> None:
     assert keys.parse_original_key(key).filename == safe
 
 
-@pytest.mark.parametrize("key", [
-    "thumbnails/200/x.jpg", "uploads/u1/no-ulid.jpg",
-    "uploads/../x/01ARZ3NDEKTSV4RRFFQ69G5FAV-a.jpg",
-    "uploads/u1/sub/01ARZ3NDEKTSV4RRFFQ69G5FAV-a.jpg",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "thumbnails/200/x.jpg",
+        "uploads/u1/no-ulid.jpg",
+        "uploads/../x/01ARZ3NDEKTSV4RRFFQ69G5FAV-a.jpg",
+        "uploads/u1/sub/01ARZ3NDEKTSV4RRFFQ69G5FAV-a.jpg",
+    ],
+)
 def test_parse_refuses_foreign_keys(key: str) -> None:
     with pytest.raises(InvalidRequest):
         keys.parse_original_key(key)

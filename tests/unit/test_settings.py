@@ -20,19 +20,27 @@ def test_every_setting_is_documented_and_docs_are_current() -> None:
 
 
 def test_values_are_parsed_from_the_environment() -> None:
-    s = load_settings({"IMGDROP_PORT": "9000", "IMGDROP_MAX_PIXELS": "1_000_000",
-                       "IMGDROP_ALLOWED_TYPES": "jpeg, png"})
+    s = load_settings(
+        {
+            "IMGDROP_PORT": "9000",
+            "IMGDROP_MAX_PIXELS": "1_000_000",
+            "IMGDROP_ALLOWED_TYPES": "jpeg, png",
+        }
+    )
     assert (s.port, s.max_pixels, s.allowed_types) == (9000, 1_000_000, ("jpeg", "png"))
 
 
-@pytest.mark.parametrize("env, name", [
-    ({"IMGDROP_PORT": "eighty"}, "IMGDROP_PORT"),
-    ({"IMGDROP_WORKERS": "0"}, "IMGDROP_WORKERS"),
-    ({"IMGDROP_BACKEND": "gcp"}, "IMGDROP_BACKEND"),
-    ({"IMGDROP_ALLOWED_TYPES": "svg"}, "IMGDROP_ALLOWED_TYPES"),
-    ({"IMGDROP_DOWNLOAD_EXPIRES_S": "3600"}, "IMGDROP_DOWNLOAD_EXPIRES_S"),
-    ({"IMGDROP_BACKEND": "aws"}, "IMGDROP_S3_BUCKET"),
-])
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({"IMGDROP_PORT": "eighty"}, "IMGDROP_PORT"),
+        ({"IMGDROP_WORKERS": "0"}, "IMGDROP_WORKERS"),
+        ({"IMGDROP_BACKEND": "gcp"}, "IMGDROP_BACKEND"),
+        ({"IMGDROP_ALLOWED_TYPES": "svg"}, "IMGDROP_ALLOWED_TYPES"),
+        ({"IMGDROP_DOWNLOAD_EXPIRES_S": "3600"}, "IMGDROP_DOWNLOAD_EXPIRES_S"),
+        ({"IMGDROP_BACKEND": "aws"}, "IMGDROP_S3_BUCKET"),
+    ],
+)
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings(env)

@@ -82,8 +82,7 @@ def test_delete_removes_original_thumbnails_and_item(alice: ApiUser, server: Ser
         assert httpx.get(item["urls"]["original"]).status_code == 404
 
 
-def test_errors_have_the_documented_shape_and_status(server: ServerProcess,
-                                                    alice: ApiUser) -> None:
+def test_errors_have_the_documented_shape_and_status(server: ServerProcess, alice: ApiUser) -> None:
     with httpx.Client(base_url=server.url) as anon:
         check_error_cases(anon, alice)
 
@@ -92,22 +91,40 @@ def check_error_cases(anon: httpx.Client, alice: ApiUser) -> None:
     """Each wrong request gets its status and a {"error": {code, message}} body."""
     cases = [
         (anon.get("/api/images"), 401, "unauthorized"),
-        (anon.post("/api/signup", json={"username": "alice", "password": "whatever123"}), 409,
-         "conflict"),
-        (anon.post("/api/login", json={"username": "alice", "password": "wrong-one"}), 401,
-         "unauthorized"),
-        (anon.post("/api/login", json={"username": "nobody", "password": "wrong-one"}), 401,
-         "unauthorized"),
+        (
+            anon.post("/api/signup", json={"username": "alice", "password": "whatever123"}),
+            409,
+            "conflict",
+        ),
+        (
+            anon.post("/api/login", json={"username": "alice", "password": "wrong-one"}),
+            401,
+            "unauthorized",
+        ),
+        (
+            anon.post("/api/login", json={"username": "nobody", "password": "wrong-one"}),
+            401,
+            "unauthorized",
+        ),
         (anon.post("/api/signup", json={"username": "x"}), 400, "invalid_request"),
-        (alice.client.post("/api/uploads", json={"filename": "a.svg",
-                                                 "contentType": "image/svg+xml", "size": 10}),
-         415, "unsupported_type"),
-        (alice.client.post("/api/uploads", json={"filename": "big.jpg",
-                                                 "contentType": "image/jpeg",
-                                                 "size": 10**10}), 413, "too_large"),
+        (
+            alice.client.post(
+                "/api/uploads",
+                json={"filename": "a.svg", "contentType": "image/svg+xml", "size": 10},
+            ),
+            415,
+            "unsupported_type",
+        ),
+        (
+            alice.client.post(
+                "/api/uploads",
+                json={"filename": "big.jpg", "contentType": "image/jpeg", "size": 10**10},
+            ),
+            413,
+            "too_large",
+        ),
         (alice.client.get("/api/images/not-an-id"), 404, "not_found"),
-        (alice.client.get("/api/images", params={"cursor": "garbage!"}), 400,
-         "invalid_request"),
+        (alice.client.get("/api/images", params={"cursor": "garbage!"}), 400, "invalid_request"),
     ]
     for response, status, code in cases:
         assert response.status_code == status, response.text
@@ -141,8 +158,14 @@ def check_csrf(browser: httpx.Client) -> None:
 
 def test_openapi_document_lists_the_routes(server: ServerProcess) -> None:
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    for path in ("/api/signup", "/api/login", "/api/logout", "/api/uploads", "/api/images",
-                 "/api/images/{image_id}"):
+    for path in (
+        "/api/signup",
+        "/api/login",
+        "/api/logout",
+        "/api/uploads",
+        "/api/images",
+        "/api/images/{image_id}",
+    ):
         assert path in paths
 
 
@@ -156,8 +179,7 @@ def test_restart_keeps_users_images_and_pending_jobs(tmp_path) -> None:  # type:
     user.client.close()
     try:
         with httpx.Client(base_url=second.url) as again:
-            login = again.post("/api/login", json={"username": "dave",
-                                                   "password": "correct horse"})
+            login = again.post("/api/login", json={"username": "dave", "password": "correct horse"})
             assert login.status_code == 200
             again.headers["Authorization"] = f"Bearer {login.json()['token']}"
             assert again.get(f"/api/images/{image_id}").json()["status"] == "done"
@@ -167,10 +189,13 @@ def test_restart_keeps_users_images_and_pending_jobs(tmp_path) -> None:  # type:
 
 def test_form_admits_no_more_than_the_declared_size(alice: ApiUser) -> None:
     data = make_jpeg(400, 300)
-    created = alice.client.post("/api/uploads", json={
-        "filename": "a.jpg", "contentType": "image/jpeg", "size": len(data) - 1}).json()
+    created = alice.client.post(
+        "/api/uploads",
+        json={"filename": "a.jpg", "contentType": "image/jpeg", "size": len(data) - 1},
+    ).json()
     form = created["upload"]
-    posted = httpx.post(form["url"], data=form["fields"],
-                        files={"file": ("a.jpg", data, "image/jpeg")})
+    posted = httpx.post(
+        form["url"], data=form["fields"], files={"file": ("a.jpg", data, "image/jpeg")}
+    )
     assert posted.status_code == 413, posted.text
     assert posted.json()["error"]["code"] == "too_large"

@@ -99,9 +99,11 @@ def image_out(rt: Runtime, item: ImageItem) -> dict[str, Any]:
 def get_config(request: Request) -> dict[str, Any]:
     """Limits the server enforces."""
     rt = runtime(request)
-    return {"maxUploadBytes": rt.settings.max_upload_bytes,
-            "acceptedTypes": rt.images.allowed_content_types(),
-            "maxPixels": rt.settings.max_pixels}
+    return {
+        "maxUploadBytes": rt.settings.max_upload_bytes,
+        "acceptedTypes": rt.images.allowed_content_types(),
+        "maxPixels": rt.settings.max_pixels,
+    }
 
 
 @router.post("/signup", status_code=201, summary="Create an account")
@@ -142,20 +144,31 @@ def me(caller: CallerDep) -> dict[str, str]:
     return {"userId": caller.user_id, "csrfToken": caller.session.csrfToken}
 
 
-@router.post("/uploads", status_code=201, response_model=UploadOut,
-             summary="Start an upload: creates the item and returns a presigned POST form")
+@router.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadOut,
+    summary="Start an upload: creates the item and returns a presigned POST form",
+)
 def create_upload(body: UploadRequest, caller: CallerDep, request: Request) -> dict[str, Any]:
     """201 {imageId, originalKey, upload: {url, fields}}."""
-    ticket = runtime(request).images.request_upload(caller.user_id, body.filename,
-                                                    body.contentType, body.size)
-    return {"imageId": ticket.item.imageId, "originalKey": ticket.item.originalKey,
-            "upload": {"url": ticket.form.url, "fields": ticket.form.fields}}
+    ticket = runtime(request).images.request_upload(
+        caller.user_id, body.filename, body.contentType, body.size
+    )
+    return {
+        "imageId": ticket.item.imageId,
+        "originalKey": ticket.item.originalKey,
+        "upload": {"url": ticket.form.url, "fields": ticket.form.fields},
+    }
 
 
 @router.get("/images", response_model=ImagesPage, summary="The gallery, newest first")
-def list_images(caller: CallerDep, request: Request,
-                limit: Annotated[int, Query(ge=1, le=100)] = 24,
-                cursor: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+def list_images(
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
     """{items, nextCursor}; signed URLs on done items."""
     rt = runtime(request)
     page = rt.images.list_images(caller.user_id, limit, cursor)
@@ -169,8 +182,11 @@ def get_image(image_id: str, caller: CallerDep, request: Request) -> dict[str, A
     return image_out(rt, rt.images.get_image(caller.user_id, image_id))
 
 
-@router.delete("/images/{image_id}", status_code=204,
-               summary="Delete the original, both thumbnails and the item")
+@router.delete(
+    "/images/{image_id}",
+    status_code=204,
+    summary="Delete the original, both thumbnails and the item",
+)
 def delete_image(image_id: str, caller: CallerDep, request: Request) -> Response:
     """204; 404 for an unknown or another user's id."""
     runtime(request).images.delete_image(caller.user_id, image_id)

@@ -18,9 +18,11 @@ from imgdrop.wiring import Runtime
 log = logging.getLogger("imgdrop.web")
 
 # No inline script or style anywhere: pages load /static/*.js and *.css.
-CSP = ("default-src 'self'; img-src 'self' data: blob: {img}; connect-src 'self' {img}; "
-       "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob: {img}; connect-src 'self' {img}; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -73,8 +75,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}"
-            for e in exc.errors())
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
         return JSONResponse(error_body("invalid_request", problems or "invalid request"), 400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -92,8 +94,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     """The ASGI app over `runtime` (local or AWS), with security headers on every response."""
     # /docs would load Swagger UI from a CDN with inline script, which our CSP forbids;
     # the OpenAPI document itself is served at /openapi.json.
-    app = FastAPI(title="imgdrop", version="0.1.0", docs_url=None, redoc_url=None,
-                  description="Upload photos, get 200/400 px thumbnails, browse your gallery.")
+    app = FastAPI(
+        title="imgdrop",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        description="Upload photos, get 200/400 px thumbnails, browse your gallery.",
+    )
     app.state.runtime = runtime
     _install_error_handlers(app)
     app.include_router(api.router)

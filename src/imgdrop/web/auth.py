@@ -76,11 +76,19 @@ def cookie_secure(request: Request, settings: Settings) -> bool:
     return settings.base_url.startswith("https://") or request.url.scheme == "https"
 
 
-def set_session_cookie(response: Response, request: Request, settings: Settings,
-                       token: str) -> None:
+def set_session_cookie(
+    response: Response, request: Request, settings: Settings, token: str
+) -> None:
     """HttpOnly, SameSite=Lax, Secure over https; lives as long as the session."""
-    response.set_cookie(COOKIE, token, max_age=settings.session_days * 86400, httponly=True,
-                        samesite="lax", secure=cookie_secure(request, settings), path="/")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request, settings),
+        path="/",
+    )
 
 
 def clear_session_cookie(response: Response) -> None:

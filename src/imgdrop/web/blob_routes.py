@@ -44,9 +44,12 @@ class FormReceiver:
     def callbacks(self) -> MultipartCallbacks:
         """python-multipart callbacks."""
         return {
-            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value_cb, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._data,
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
             "on_part_end": self._part_end,
         }
 
@@ -61,7 +64,8 @@ class FormReceiver:
 
     def _header_end(self) -> None:
         self._headers[self._header_name.decode("latin-1").lower()] = self._header_value.decode(
-            "latin-1")
+            "latin-1"
+        )
         self._header_name, self._header_value = b"", b""
 
     def _headers_finished(self) -> None:
@@ -129,17 +133,22 @@ def store_limit(request: Request) -> int:
 
 
 @router.get("/{bucket}/{key:path}")
-def get_object(bucket: str, key: str, exp: int, ct: str, sig: str,
-               request: Request) -> FileResponse:
+def get_object(
+    bucket: str, key: str, exp: int, ct: str, sig: str, request: Request
+) -> FileResponse:
     """Serve an object through a signed, expiring URL, with its content type pinned."""
     store: FilesystemBlobStore = request.app.state.runtime.blobs
     if bucket != store.bucket or not ct.startswith("image/") or "svg" in ct:
         raise Forbidden("bad download link")
     path = store.open_download(key, exp, ct, sig)
     max_age = max(0, exp - int(time.time()))
-    return FileResponse(path, media_type=ct, headers={
-        "Cache-Control": f"private, max-age={max_age}",
-        "Content-Disposition": "inline",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
-    })
+    return FileResponse(
+        path,
+        media_type=ct,
+        headers={
+            "Cache-Control": f"private, max-age={max_age}",
+            "Content-Disposition": "inline",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+        },
+    )

@@ -21,12 +21,21 @@ from imgdrop.core.errors import NotFound, TransientError
 from imgdrop.settings import Settings
 
 # Worth retrying: throttling and server-side faults (botocore has retried them already).
-TRANSIENT_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded", "TransactionConflictException", "InternalServerError",
-    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
-    "RequestTimeoutException",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "ResourceNotFoundException"})
 
 
@@ -43,10 +52,16 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
     )
     session = boto3.session.Session(region_name=settings.aws_region)
     s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
-    dynamodb = session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint_url or None,
-                              config=Config(region_name=settings.aws_region,
-                                            retries={"mode": "standard", "max_attempts": 4},
-                                            connect_timeout=5, read_timeout=10))
+    dynamodb = session.client(
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint_url or None,
+        config=Config(
+            region_name=settings.aws_region,
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=5,
+            read_timeout=10,
+        ),
+    )
     return s3, dynamodb
 
 

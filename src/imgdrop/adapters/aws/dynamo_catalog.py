@@ -39,8 +39,11 @@ class DynamoCatalog:
         """PutItem unless the key exists (Conflict)."""
         try:
             with domain_errors("image"):
-                self.db.put_item(TableName=self.table, Item=to_attributes(item.to_dict()),
-                                 ConditionExpression="attribute_not_exists(userId)")
+                self.db.put_item(
+                    TableName=self.table,
+                    Item=to_attributes(item.to_dict()),
+                    ConditionExpression="attribute_not_exists(userId)",
+                )
         except ClientError as exc:
             if error_code(exc) == CONDITION_FAILED:
                 raise Conflict("image id exists") from None
@@ -49,8 +52,9 @@ class DynamoCatalog:
     def get_item(self, user_id: str, image_id: str) -> ImageItem:
         """Strongly consistent GetItem (the worker must see the item the web app just wrote)."""
         with domain_errors("image"):
-            found = self.db.get_item(TableName=self.table, Key=self._key(user_id, image_id),
-                                     ConsistentRead=True).get("Item")
+            found = self.db.get_item(
+                TableName=self.table, Key=self._key(user_id, image_id), ConsistentRead=True
+            ).get("Item")
         if not found:
             raise NotFound("no such image")
         return ImageItem.from_dict(from_attributes(found))
@@ -62,9 +66,11 @@ class DynamoCatalog:
         rows: list[dict[str, Any]] = []
         while len(rows) <= limit:
             request: dict[str, Any] = {
-                "TableName": self.table, "KeyConditionExpression": "userId = :u",
+                "TableName": self.table,
+                "KeyConditionExpression": "userId = :u",
                 "ExpressionAttributeValues": {":u": {"S": user_id}},
-                "ScanIndexForward": False, "Limit": limit + 1 - len(rows),
+                "ScanIndexForward": False,
+                "Limit": limit + 1 - len(rows),
             }
             if start:
                 request["ExclusiveStartKey"] = start
@@ -82,16 +88,22 @@ class DynamoCatalog:
         """processing -> final as one conditional UpdateItem; AlreadyDone / NotFound otherwise."""
         changes = {k: v for k, v in changes.items() if v is not None}
         names = {"#status": "status", **{f"#{k}": k for k in changes if k != "status"}}
-        values = {":processing": value(PROCESSING),
-                  **{f":{k}": value(v) for k, v in changes.items()}}
+        values = {
+            ":processing": value(PROCESSING),
+            **{f":{k}": value(v) for k, v in changes.items()},
+        }
         sets = ", ".join(f"{'#status' if k == 'status' else '#' + k} = :{k}" for k in changes)
         try:
             with domain_errors("image"):
                 self.db.update_item(
-                    TableName=self.table, Key=self._key(user_id, image_id),
-                    UpdateExpression=f"SET {sets}", ConditionExpression=IS_PROCESSING,
-                    ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                    TableName=self.table,
+                    Key=self._key(user_id, image_id),
+                    UpdateExpression=f"SET {sets}",
+                    ConditionExpression=IS_PROCESSING,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
@@ -108,19 +120,20 @@ class DynamoCatalog:
 
     def mark_failed(self, user_id: str, image_id: str, error: str, now_ms: int) -> None:
         """processing -> failed with a reason."""
-        self._transition(user_id, image_id,
-                         {"status": FAILED, "error": error, "updatedAt": now_ms})
+        self._transition(user_id, image_id, {"status": FAILED, "error": error, "updatedAt": now_ms})
 
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
         """ADD attempts 1 (atomic); NotFound if the item is gone."""
         try:
             with domain_errors("image"):
                 response = self.db.update_item(
-                    TableName=self.table, Key=self._key(user_id, image_id),
+                    TableName=self.table,
+                    Key=self._key(user_id, image_id),
                     UpdateExpression="ADD attempts :one",
                     ConditionExpression="attribute_exists(userId)",
                     ExpressionAttributeValues={":one": {"N": "1"}},
-                    ReturnValues="UPDATED_NEW")
+                    ReturnValues="UPDATED_NEW",
+                )
         except ClientError as exc:
             if error_code(exc) == CONDITION_FAILED:
                 raise NotFound("no such image") from None
@@ -141,8 +154,10 @@ class DynamoCatalog:
             "TableName": self.table,
             "FilterExpression": "#status = :processing AND updatedAt < :cutoff",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":processing": value(PROCESSING),
-                                          ":cutoff": value(older_than_ms)},
+            "ExpressionAttributeValues": {
+                ":processing": value(PROCESSING),
+                ":cutoff": value(older_than_ms),
+            },
         }
         while True:
             with domain_errors("images"):

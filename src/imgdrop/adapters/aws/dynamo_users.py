@@ -36,11 +36,18 @@ class DynamoUsers:
         self.db = dynamodb
         self.table = table
 
-    def _put(self, key: dict[str, Any], body: dict[str, Any], ttl_s: int | None = None,
-             condition: str | None = None) -> None:
+    def _put(
+        self,
+        key: dict[str, Any],
+        body: dict[str, Any],
+        ttl_s: int | None = None,
+        condition: str | None = None,
+    ) -> None:
         extra = {} if ttl_s is None else {"expiresTtl": ttl_s}
-        request: dict[str, Any] = {"TableName": self.table,
-                                   "Item": {**key, **to_attributes({"body": body, **extra})}}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {**key, **to_attributes({"body": body, **extra})},
+        }
         if condition:
             request["ConditionExpression"] = condition
         with domain_errors("account"):
@@ -48,8 +55,7 @@ class DynamoUsers:
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         with domain_errors("account"):
-            found = self.db.get_item(TableName=self.table, Key=key,
-                                     ConsistentRead=True).get("Item")
+            found = self.db.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
         return from_attributes(found)["body"] if found else None
 
     def _delete(self, key: dict[str, Any]) -> None:
@@ -59,8 +65,11 @@ class DynamoUsers:
     def create_user(self, user: User) -> None:
         """Conditional PutItem keyed by the lowercased name: Conflict if taken."""
         try:
-            self._put(_key("user", user.username.lower()), asdict(user),
-                      condition="attribute_not_exists(userId)")
+            self._put(
+                _key("user", user.username.lower()),
+                asdict(user),
+                condition="attribute_not_exists(userId)",
+            )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise Conflict("username taken") from None
@@ -75,8 +84,9 @@ class DynamoUsers:
 
     def put_session(self, session: Session) -> None:
         """Store by token hash, with a TTL at its expiry."""
-        self._put(_key("session", session.tokenHash), asdict(session),
-                  ttl_s=session.expiresAt // 1000 + 1)
+        self._put(
+            _key("session", session.tokenHash), asdict(session), ttl_s=session.expiresAt // 1000 + 1
+        )
 
     def get_session(self, token_hash: str) -> Session:
         """By token hash; NotFound."""
@@ -100,5 +110,8 @@ class DynamoUsers:
         if failures == 0:
             self._delete(key)
             return
-        self._put(key, {"failures": failures, "lockedUntil": locked_until_ms},
-                  ttl_s=locked_until_ms // 1000 + THROTTLE_KEEP_S)
+        self._put(
+            key,
+            {"failures": failures, "lockedUntil": locked_until_ms},
+            ttl_s=locked_until_ms // 1000 + THROTTLE_KEEP_S,
+        )

@@ -45,12 +45,14 @@ class S3BlobStore:
         with domain_errors("object"):
             self.s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def upload_form(self, key: str, content_type: str, max_bytes: int,
-                    expires_s: int) -> UploadForm:
+    def upload_form(
+        self, key: str, content_type: str, max_bytes: int, expires_s: int
+    ) -> UploadForm:
         """A presigned POST for exactly this key and Content-Type, 1..max_bytes, <= 10 min."""
         with domain_errors("upload form"):
             post = self.s3.generate_presigned_post(
-                Bucket=self.bucket, Key=key,
+                Bucket=self.bucket,
+                Key=key,
                 Fields={"Content-Type": content_type},
                 Conditions=[
                     ["eq", "$Content-Type", content_type],
@@ -63,11 +65,15 @@ class S3BlobStore:
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
         """A presigned GET (<= 15 min) that serves the object inline with `content_type`."""
         with domain_errors("download URL"):
-            return str(self.s3.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key,
+            return str(
+                self.s3.generate_presigned_url(
+                    "get_object",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": key,
                         "ResponseContentType": content_type,
-                        "ResponseContentDisposition": "inline"},
-                ExpiresIn=min(expires_s, MAX_DOWNLOAD_EXPIRES_S),
-            ))
-
+                        "ResponseContentDisposition": "inline",
+                    },
+                    ExpiresIn=min(expires_s, MAX_DOWNLOAD_EXPIRES_S),
+                )
+            )

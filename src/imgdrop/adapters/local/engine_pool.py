@@ -29,8 +29,9 @@ def _init_child(server_pid: int) -> None:
     # (too late to set it here), so set the same limit with mallopt, before libvips allocates.
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
-    threading.Thread(target=_exit_with_parent, args=(server_pid,), daemon=True,
-                     name="imgdrop-parent-watch").start()
+    threading.Thread(
+        target=_exit_with_parent, args=(server_pid,), daemon=True, name="imgdrop-parent-watch"
+    ).start()
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -53,9 +54,13 @@ class ProcessPoolEngine:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process has threads (uvicorn, worker loops).
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_child, initargs=(os.getpid(),),
-                                   max_tasks_per_child=TASKS_PER_CHILD)
+        return ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_child,
+            initargs=(os.getpid(),),
+            max_tasks_per_child=TASKS_PER_CHILD,
+        )
 
     def __call__(self, data: bytes, widths: Sequence[int], limits: Limits) -> Thumbnails:
         """make_thumbnails in a child process; a crashed child is a transient error."""

@@ -21,21 +21,37 @@ from imgdrop.ports import ObjectCreatedListener, UploadForm
 CHUNK = 1024 * 1024
 
 
-def s3_event(bucket: str, key: str, size: int, event_name: str = "ObjectCreated:Post") -> dict[
-        str, Any]:
+def s3_event(
+    bucket: str, key: str, size: int, event_name: str = "ObjectCreated:Post"
+) -> dict[str, Any]:
     """The JSON S3 sends for one new object (the key URL-encoded, as S3 does)."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "imgdrop:local", "eventName": event_name,
-        "eventTime": signing.iso(time.time()),
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "size": size}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "imgdrop:local",
+                "eventName": event_name,
+                "eventTime": signing.iso(time.time()),
+                "s3": {
+                    "bucket": {"name": bucket},
+                    "object": {"key": quote_plus(key), "size": size},
+                },
+            }
+        ]
+    }
 
 
 class FilesystemBlobStore:
     """The BlobStore port on a directory. `base_url` is where the app serves `/_blobs/`."""
 
-    def __init__(self, root: Path, secret: bytes, base_url: str, bucket: str = "local",
-                 listener: ObjectCreatedListener | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        secret: bytes,
+        base_url: str,
+        bucket: str = "local",
+        listener: ObjectCreatedListener | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -101,16 +117,23 @@ class FilesystemBlobStore:
         """Remove; missing is fine."""
         self.path_of(key).unlink(missing_ok=True)
 
-    def upload_form(self, key: str, content_type: str, max_bytes: int,
-                    expires_s: int) -> UploadForm:
+    def upload_form(
+        self, key: str, content_type: str, max_bytes: int, expires_s: int
+    ) -> UploadForm:
         """Fields to POST before `file`, to `<base>/_blobs/<bucket>`."""
         self.path_of(key)
-        policy, signature = signing.make_policy(self.secret, self.bucket, key, content_type,
-                                                max_bytes, time.time() + expires_s)
-        return UploadForm(f"{self.base_url}/_blobs/{self.bucket}", {
-            "key": key, "Content-Type": content_type, "policy": policy,
-            "signature": signature,
-        })
+        policy, signature = signing.make_policy(
+            self.secret, self.bucket, key, content_type, max_bytes, time.time() + expires_s
+        )
+        return UploadForm(
+            f"{self.base_url}/_blobs/{self.bucket}",
+            {
+                "key": key,
+                "Content-Type": content_type,
+                "policy": policy,
+                "signature": signature,
+            },
+        )
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
         """Signed GET URL. Expiry is rounded down to the minute so URLs stay cacheable."""
@@ -119,11 +142,9 @@ class FilesystemBlobStore:
         query = urlencode({"exp": expires_at, "ct": content_type, "sig": sig})
         return f"{self.base_url}/_blobs/{self.bucket}/{quote(key)}?{query}"
 
-    def open_download(self, key: str, expires_at: int, content_type: str,
-                      signature: str) -> Path:
+    def open_download(self, key: str, expires_at: int, content_type: str, signature: str) -> Path:
         """Check a download URL and return the file to send; Forbidden or NotFound."""
-        signing.verify_download(self.secret, key, expires_at, content_type, signature,
-                                time.time())
+        signing.verify_download(self.secret, key, expires_at, content_type, signature, time.time())
         path = self.path_of(key)
         if not path.is_file():
             raise NotFound("no such object")

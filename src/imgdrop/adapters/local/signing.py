@@ -21,8 +21,9 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def make_policy(secret: bytes, bucket: str, key: str, content_type: str, max_bytes: int,
-                expires_at_s: float) -> tuple[str, str]:
+def make_policy(
+    secret: bytes, bucket: str, key: str, content_type: str, max_bytes: int, expires_at_s: float
+) -> tuple[str, str]:
     """(base64 policy, signature) shaped like an S3 POST policy."""
     doc = {
         "expiration": iso(expires_at_s),
@@ -37,12 +38,12 @@ def make_policy(secret: bytes, bucket: str, key: str, content_type: str, max_byt
     return policy, _sign(secret, policy)
 
 
-
 class Policy:
     """A verified upload policy: what one POST may store."""
 
-    def __init__(self, bucket: str, key: str, content_type: str, min_bytes: int,
-                 max_bytes: int) -> None:
+    def __init__(
+        self, bucket: str, key: str, content_type: str, min_bytes: int, max_bytes: int
+    ) -> None:
         self.bucket = bucket
         self.key = key
         self.content_type = content_type
@@ -81,11 +82,13 @@ def sign_download(secret: bytes, key: str, expires_at_s: int, content_type: str)
     return _sign(secret, f"GET\n{key}\n{expires_at_s}\n{content_type}")
 
 
-def verify_download(secret: bytes, key: str, expires_at_s: int, content_type: str,
-                    signature: str, now_s: float) -> None:
+def verify_download(
+    secret: bytes, key: str, expires_at_s: int, content_type: str, signature: str, now_s: float
+) -> None:
     """Raises Forbidden unless the URL is signed by us and not expired."""
-    if not hmac.compare_digest(sign_download(secret, key, expires_at_s, content_type),
-                               signature or ""):
+    if not hmac.compare_digest(
+        sign_download(secret, key, expires_at_s, content_type), signature or ""
+    ):
         raise Forbidden("bad signature")
     if expires_at_s <= now_s:
         raise Forbidden("this link has expired; reload the gallery")

@@ -26,20 +26,28 @@ class SqliteJobQueue:
         now = time.time()
         with self.db.tx() as conn:
             for key in object_created_keys(event) or [""]:
-                conn.execute("INSERT INTO jobs (objectKey, event, dueAt) VALUES (?, ?, ?) "
-                             "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?) "
-                             "WHERE attempts = 0", (key, json.dumps(event), now, now))
+                conn.execute(
+                    "INSERT INTO jobs (objectKey, event, dueAt) VALUES (?, ?, ?) "
+                    "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?) "
+                    "WHERE attempts = 0",
+                    (key, json.dumps(event), now, now),
+                )
 
     def claim(self, lease_s: float) -> Job | None:
         """Lease the oldest due job."""
         now = time.time()
         with self.db.tx() as conn:
-            row = conn.execute("SELECT jobId, event, attempts FROM jobs WHERE dueAt <= ? "
-                               "ORDER BY dueAt, jobId LIMIT 1", (now,)).fetchone()
+            row = conn.execute(
+                "SELECT jobId, event, attempts FROM jobs WHERE dueAt <= ? "
+                "ORDER BY dueAt, jobId LIMIT 1",
+                (now,),
+            ).fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE jobs SET dueAt = ?, attempts = attempts + 1 WHERE jobId = ?",
-                         (now + lease_s, row["jobId"]))
+            conn.execute(
+                "UPDATE jobs SET dueAt = ?, attempts = attempts + 1 WHERE jobId = ?",
+                (now + lease_s, row["jobId"]),
+            )
         return Job(row["jobId"], json.loads(row["event"]), row["attempts"] + 1)
 
     def complete(self, job_id: int) -> None:
@@ -50,14 +58,17 @@ class SqliteJobQueue:
     def retry(self, job_id: int, delay_s: float, reason: str) -> None:
         """Make the job due again after `delay_s`."""
         with self.db.tx() as conn:
-            conn.execute("UPDATE jobs SET dueAt = ?, lastError = ? WHERE jobId = ?",
-                         (time.time() + delay_s, reason, job_id))
+            conn.execute(
+                "UPDATE jobs SET dueAt = ?, lastError = ? WHERE jobId = ?",
+                (time.time() + delay_s, reason, job_id),
+            )
 
     def release_all(self) -> int:
         """At start-up nothing can hold a lease (one server per data dir): make all due now."""
         with self.db.tx() as conn:
-            return conn.execute("UPDATE jobs SET dueAt = ? WHERE dueAt > ?",
-                                (time.time(), time.time())).rowcount
+            return conn.execute(
+                "UPDATE jobs SET dueAt = ? WHERE dueAt > ?", (time.time(), time.time())
+            ).rowcount
 
     def pending(self) -> int:
         """Jobs queued or leased."""

@@ -28,8 +28,14 @@ RETRYABLE = (TransientError, OSError, sqlite3.OperationalError)
 class LocalWorker:
     """`threads` loops claim jobs; each runs the shared `Images.process_upload`."""
 
-    def __init__(self, images: Images, queue: SqliteJobQueue, threads: int,
-                 max_attempts: int, backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        images: Images,
+        queue: SqliteJobQueue,
+        threads: int,
+        max_attempts: int,
+        backoff_s: float = 1.0,
+    ) -> None:
         self.images = images
         self.queue = queue
         self.threads = threads
@@ -50,8 +56,9 @@ class LocalWorker:
         """Recover what a crash left, then start the loops."""
         released = self.queue.release_all()
         requeued = self.recover(self.images.clock() + 1)
-        log.info("worker starting: %d leased job(s) released, %d upload(s) re-queued",
-                 released, requeued)
+        log.info(
+            "worker starting: %d leased job(s) released, %d upload(s) re-queued", released, requeued
+        )
         for n in range(self.threads):
             thread = threading.Thread(target=self._loop, name=f"imgdrop-worker-{n}", daemon=True)
             thread.start()
@@ -109,8 +116,13 @@ class LocalWorker:
                 log.exception("unexpected error processing job %s", job.job_id)
             if job.attempts < self.max_attempts or not self._give_up(job, reason):
                 delay = min(self.backoff_s * 2 ** (job.attempts - 1), 60.0)
-                log.warning("job %s attempt %d failed (%s); retrying in %.1f s", job.job_id,
-                            job.attempts, reason, delay)
+                log.warning(
+                    "job %s attempt %d failed (%s); retrying in %.1f s",
+                    job.job_id,
+                    job.attempts,
+                    reason,
+                    delay,
+                )
                 self.queue.retry(job.job_id, delay, reason)
                 return
         self.queue.complete(job.job_id)
@@ -119,8 +131,10 @@ class LocalWorker:
         """Mark the job's uploads failed; False if even that hit a transient fault."""
         try:
             for key in object_created_keys(job.event):
-                self.images.fail_upload(key, f"processing kept failing ({reason}); gave up "
-                                             f"after {job.attempts} attempts")
+                self.images.fail_upload(
+                    key,
+                    f"processing kept failing ({reason}); gave up after {job.attempts} attempts",
+                )
         except RETRYABLE:
             log.warning("job %s: could not record the failure; keeping the job", job.job_id)
             return False
