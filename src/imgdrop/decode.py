@@ -8,10 +8,12 @@ off (a server sees each image once; the cache would only pin big buffers in memo
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import pillow_heif
 import pyvips
+from PIL import Image
 
 from imgdrop.core.errors import InvalidImage
 
@@ -150,6 +152,34 @@ def _heic_image(data: bytes) -> pyvips.Image:
     return image
 
 
+def _jpeg_scaled(data: bytes, header: Header, width: int) -> pyvips.Image | None:
+    """DCT-scaled JPEG decode by Pillow's libjpeg-turbo, wrapped for libvips; None to let
+    libvips decode instead (CMYK, or too big for Pillow's own bomb guard).
+
+    Measured on ../shared/corpus: Pillow's libjpeg-turbo decodes at 1/8 scale ~25 % faster
+    than pyvips-binary's (docs/benchmarks.md), and the decode is most of an upload's time.
+    """
+    if header.cmyk or header.width * header.height > (Image.MAX_IMAGE_PIXELS or 0):
+        return None
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+        if im.mode not in ("RGB", "L"):
+            return None
+        # Keep the side that becomes the displayed width at least `width` after scaling.
+        im.draft(im.mode, (1, width) if header.orientation >= 5 else (width, 1))
+        try:
+            im.load()
+        except OSError as exc:  # Pillow's word for a truncated or broken JPEG stream
+            raise InvalidImage(f"the image could not be decoded: {exc}") from None
+        pixels, size, icc = im.tobytes(), im.size, im.info.get("icc_profile")
+    bands = 3 if im.mode == "RGB" else 1
+    image = pyvips.Image.new_from_memory(pixels, size[0], size[1], bands, "uchar")
+    image = image.copy(interpretation="srgb" if bands == 3 else "b-w")
+    image.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
+    if icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    return image
+
+
 def _colour_options(has_profile: bool, is_srgb: bool, cmyk: bool) -> dict[str, str]:
     """Ask libvips for an ICC transform only when it changes pixels.
 
@@ -165,12 +195,15 @@ def decode_largest(
     data: bytes, fmt: str, header: Header, width: int
 ) -> tuple[pyvips.Image, tuple[str, ...]]:
     """Decode once, shrinking on load to `width`: upright, 8-bit sRGB, in memory."""
-    if fmt == "heic":
-        source = _heic_image(data)
+    source = _heic_image(data) if fmt == "heic" else None
+    if fmt == "jpeg":
+        source = _jpeg_scaled(data, header, width)
+    if source is not None:
         had_profile = bool(source.get_typeof("icc-profile-data"))
         colour = _colour_options(
             had_profile, had_profile and icc_is_srgb(source.get("icc-profile-data")), cmyk=False
         )
+        # thumbnail_image applies the orientation and the profile carried on `source`.
         image = source.thumbnail_image(width, height=_NO_LIMIT, size="down", **colour)
     else:
         colour = _colour_options(header.icc_profile, header.icc_is_srgb, header.cmyk)
