@@ -144,8 +144,9 @@ def _render(data: bytes, fmt: str, header: Header, widths: Sequence[int]) -> Thu
     largest, notes = decode_largest(data, fmt, header, max(widths))
     out_fmt = fmt if fmt in _SAME_FORMAT_OUT else "jpeg"
     made: dict[int, Thumbnail] = {}
+    smallest = largest  # ends as the smallest thumbnail: the cheapest placeholder source
     for width in sorted(set(widths), reverse=True):
-        image = _resize_to(largest, width)
+        image = smallest = _resize_to(largest, width)
         made[width] = Thumbnail(
             image.width, image.height, out_fmt, CONTENT_TYPES[out_fmt], _encode(image, out_fmt)
         )
@@ -154,7 +155,7 @@ def _render(data: bytes, fmt: str, header: Header, widths: Sequence[int]) -> Thu
         fmt,
         header.display_width,
         header.display_height,
-        _placeholder(largest),
+        _placeholder(smallest),
         notes,
     )
 
