@@ -7,6 +7,7 @@ deprecated, and warnings are errors here.)"""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +30,24 @@ GOOD, BAD = make_jpeg(48, 32), b"<html>not an image</html>"
 
 
 class SyncASGI:
-    """A blocking client over the ASGI app: each call runs on one private event loop."""
+    """A blocking client over the ASGI app, on a private event loop in its own thread (the
+    browser tests' Playwright keeps an event loop running in the main thread)."""
 
     def __init__(self, app: Any) -> None:
         self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         )
 
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request, to completion."""
-        return self.loop.run_until_complete(self.client.request(method, url, **kwargs))
+        response: httpx.Response = self._run(self.client.request(method, url, **kwargs))
+        return response
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         """GET."""
@@ -55,7 +63,9 @@ class SyncASGI:
 
     def close(self) -> None:
         """Close the client and the loop."""
-        self.loop.run_until_complete(self.client.aclose())
+        self._run(self.client.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
         self.loop.close()
 
 
