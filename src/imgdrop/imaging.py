@@ -14,21 +14,13 @@ from dataclasses import dataclass, field
 import pyvips
 
 from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, UnsupportedType
+from imgdrop.core.keys import CONTENT_TYPES
 from imgdrop.decode import Header, decode_largest, probe_header, vips_reason
 from imgdrop.placeholder import PLACEHOLDER_MAX_SIDE, thumbhash_base64
 from imgdrop.sniff import describe, sniff_type
 
 __all__ = ["CONTENT_TYPES", "Limits", "Thumbnail", "Thumbnails", "make_thumbnails", "sniff_type"]
 
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "avif": "image/avif",
-    "heic": "image/heic",
-    "tiff": "image/tiff",
-}
 # Browsers show these, so thumbnails keep the original's format; everything else becomes JPEG.
 _SAME_FORMAT_OUT = {"jpeg", "png", "webp", "gif"}
 _NONE = pyvips.enums.ForeignKeep.NONE  # no EXIF, GPS, XMP, IPTC, ICC or comments in thumbnails

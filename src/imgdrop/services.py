@@ -18,6 +18,7 @@ from imgdrop.core.errors import (
     TooLarge,
     UnsupportedType,
 )
+from imgdrop.core.keys import CONTENT_TYPES
 from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
 from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
 from imgdrop.ports import BlobStore, Catalog, UploadForm
@@ -28,15 +29,6 @@ log = logging.getLogger("imgdrop.services")
 WIDTHS = (200, 400)
 MAX_FILENAME_CHARS = 1000
 MAX_PAGE = 100
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "avif": "image/avif",
-    "heic": "image/heic",
-    "tiff": "image/tiff",
-}
 # Browsers and phones label HEIF files either way.
 TYPE_ALIASES = {"image/heif": "image/heic", "image/jpg": "image/jpeg"}
 Engine = Callable[[bytes, Sequence[int], Limits], Thumbnails]

@@ -17,18 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from imgdrop.core.errors import ImgdropError, Unauthorized
+from imgdrop.core.keys import CONTENT_TYPES
 from imgdrop.imaging import sniff_type
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
-TYPE_BY_SNIFF = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "avif": "image/avif",
-    "heic": "image/heic",
-    "tiff": "image/tiff",
-}
 
 
 def api_error(response: httpx.Response) -> str:
@@ -57,8 +49,8 @@ def get_token(client: httpx.Client) -> str:
 def content_type_of(path: Path, head: bytes) -> str:
     """Decided from the bytes when we can, else from the name."""
     sniffed = sniff_type(head)
-    if sniffed in TYPE_BY_SNIFF:
-        return TYPE_BY_SNIFF[sniffed]
+    if sniffed in CONTENT_TYPES:
+        return CONTENT_TYPES[sniffed]
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 

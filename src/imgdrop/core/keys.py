@@ -24,6 +24,16 @@ from imgdrop.core.errors import InvalidRequest
 UPLOADS = "uploads/"
 THUMBNAILS = "thumbnails/"
 MAX_STEM_CHARS = 80
+# Our type names (decided from content) and their media types.
+CONTENT_TYPES: dict[str, str] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "tiff": "image/tiff",
+}
 # One extension per content type we accept; thumbnails of other types are JPEG (ARCHITECTURE §4).
 EXTENSIONS: dict[str, str] = {
     "image/jpeg": "jpg",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 from imgdrop.adapters.local.database import Database
 from imgdrop.core.errors import AlreadyDone, Conflict, NotFound
@@ -67,12 +69,7 @@ class SqliteCatalog:
     def _transition(self, user_id: str, image_id: str, changes: dict[str, object]) -> None:
         """processing -> final, as one conditional write (the DynamoDB ConditionExpression)."""
         with self.db.tx() as conn:
-            row = conn.execute(
-                "SELECT body FROM images WHERE userId = ? AND imageId = ?", (user_id, image_id)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such image")
-            body = json.loads(row["body"])
+            body = _locked_body(conn, user_id, image_id)
             if body["status"] != PROCESSING:
                 raise AlreadyDone(f"image is already {body['status']}")
             body.update({k: v for k, v in changes.items() if v is not None})
@@ -93,12 +90,7 @@ class SqliteCatalog:
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
         """One more processing attempt of a processing item; returns the count."""
         with self.db.tx() as conn:
-            row = conn.execute(
-                "SELECT body FROM images WHERE userId = ? AND imageId = ?", (user_id, image_id)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such image")
-            body = json.loads(row["body"])
+            body = _locked_body(conn, user_id, image_id)
             body["attempts"] = int(body.get("attempts", 0)) + 1
             conn.execute(
                 "UPDATE images SET body = ? WHERE userId = ? AND imageId = ?",
@@ -123,3 +115,14 @@ class SqliteCatalog:
             .fetchall()
         )
         return [ImageItem.from_dict(json.loads(r["body"])) for r in rows]
+
+
+def _locked_body(conn: sqlite3.Connection, user_id: str, image_id: str) -> dict[str, Any]:
+    """The stored item inside a write transaction; NotFound if absent."""
+    row = conn.execute(
+        "SELECT body FROM images WHERE userId = ? AND imageId = ?", (user_id, image_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such image")
+    body: dict[str, Any] = json.loads(row["body"])
+    return body
