@@ -18,7 +18,7 @@ from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, Unsupporte
 from imgdrop.core.keys import CONTENT_TYPES
 from imgdrop.decode import Header, decode_largest, probe_header, vips_reason
 from imgdrop.placeholder import PLACEHOLDER_MAX_SIDE, thumbhash_base64
-from imgdrop.sniff import describe, sniff_type
+from imgdrop.sniff import describe, has_appended_markup, sniff_type
 
 __all__ = ["CONTENT_TYPES", "Limits", "Thumbnail", "Thumbnails", "make_thumbnails", "sniff_type"]
 
@@ -88,6 +88,11 @@ def _check_type(data: bytes, limits: Limits) -> str:
     if fmt is None or fmt not in limits.allowed_types:
         allowed = ", ".join(t.upper() for t in limits.allowed_types)
         raise UnsupportedType(f"the file is {describe(data)}; accepted types are {allowed}")
+    if has_appended_markup(data, fmt):
+        raise InvalidImage(
+            f"the {fmt.upper()} has HTML or script appended after the image data "
+            "(an image/HTML polyglot); refused"
+        )
     return fmt
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # ISO-BMFF brands (the `ftyp` box) that mean a still AVIF or HEIF/HEIC picture.
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {
@@ -87,3 +89,33 @@ def describe(data: bytes) -> str:
         if data[: len(magic)] == magic:
             return name
     return "not a recognised image"
+
+
+# Markup that makes an image/HTML polyglot dangerous if any client ever sniffs it as a page.
+_MARKUP = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|script|iframe|svg|\?php)[\s>/]", re.I)
+_TAIL_SCAN = 256 * 1024
+
+
+def _tail(data: bytes, fmt: str) -> bytes:
+    """What follows the image's own end marker (JPEG EOI, PNG IEND, the WebP RIFF size)."""
+    if fmt == "jpeg":
+        end = data.rfind(b"\xff\xd9")
+        return data[end + 2 :] if end >= 0 else b""
+    if fmt == "png":
+        end = data.rfind(b"IEND")
+        return data[end + 8 :] if end >= 0 else b""
+    if fmt == "webp" and len(data) >= 8:
+        return data[8 + int.from_bytes(data[4:8], "little") :]
+    return b""
+
+
+def has_appended_markup(data: bytes, fmt: str) -> bool:
+    """True if HTML/script/SVG/PHP follows the image data (an image/HTML polyglot).
+
+    Phones legitimately append data after the image (an UltraHDR gain map is a second JPEG),
+    but never markup. Read: what follows the end marker, and the file's last 256 KB (so a fake
+    end marker after the markup does not hide it). Scanning whole files would cost 1-5 ms per
+    photo; this is defence in depth — stored files are only ever served with their pinned image
+    type, `nosniff` and a sandbox CSP.
+    """
+    return bool(_MARKUP.search(_tail(data, fmt)[:_TAIL_SCAN]) or _MARKUP.search(data[-_TAIL_SCAN:]))

@@ -89,4 +89,5 @@ HOSTILE: dict[str, tuple[bytes, str, str]] = {
     "jpeg_bomb": (jpeg_bomb(), "bomb.jpg", "image/jpeg"),
     "gif_3000_frames": (gif_with_frames(3000), "frames.gif", "image/gif"),
     "png_bad_crc": (png_bad_crc(), "crc.png", "image/png"),
+    "jpeg_with_html": (make_jpeg(400, 300, seed=5) + HTML, "polyglot.jpg", "image/jpeg"),
 }

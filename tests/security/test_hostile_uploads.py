@@ -116,26 +116,34 @@ def test_valid_upload_queued_behind_every_hostile_file_completes(
     assert item["status"] == "done", item
     assert time.monotonic() - started < 10
     for image_id in filter(None, ids):
-        assert mallory.wait_final(image_id, timeout_s=10)["status"] in {"failed", "done"}
+        assert mallory.wait_final(image_id, timeout_s=10)["status"] == "failed"
     assert shared_server.proc.poll() is None  # type: ignore[union-attr]
     assert peak - before < MAX_EXTRA_RSS
     again = mallory.upload(make_jpeg(300, 300, seed=3), "still-working.jpg")
     assert mallory.wait_final(again["imageId"], timeout_s=10)["status"] == "done"
 
 
-def test_jpeg_with_html_appended_is_served_only_as_an_image(mallory: ApiUser) -> None:
-    """A JPEG with trailing bytes is a valid JPEG (phones append data after EOI), so it may be
-    processed; what matters is that it is never served as HTML and thumbnails drop the tail."""
+def test_jpeg_with_html_appended_fails_with_a_reason(mallory: ApiUser) -> None:
+    """An image/HTML polyglot ends failed, saying why."""
     polyglot = make_jpeg(400, 300, seed=4) + HTML
     image_id = upload_hostile(mallory, polyglot, "polyglot.jpg", "image/jpeg")
     assert image_id is not None
     item = mallory.wait_final(image_id, timeout_s=10)
-    assert item["status"] in {"done", "failed"}
-    if item["status"] == "failed":
-        return
+    assert item["status"] == "failed" and "HTML" in item["error"], item
+    assert item["urls"] is None
+
+
+def test_jpeg_with_a_binary_trailer_is_served_only_as_an_image(mallory: ApiUser) -> None:
+    """Data after EOI that is not markup is fine (phones append some), and the original is
+    only ever served as its pinned image type; thumbnails drop the tail."""
+    trailed = make_jpeg(400, 300, seed=4) + b"\x00<scrip" + bytes(range(256))
+    image_id = upload_hostile(mallory, trailed, "trailer.jpg", "image/jpeg")
+    assert image_id is not None
+    item = mallory.wait_final(image_id, timeout_s=10)
+    assert item["status"] == "done", item
     original = httpx.get(item["urls"]["original"])
     assert original.headers["content-type"] == "image/jpeg"
     assert original.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in original.headers["content-security-policy"]
     for name in ("thumb200", "thumb400"):
-        assert b"<script" not in httpx.get(item["urls"][name]).content
+        assert b"<scrip" not in httpx.get(item["urls"][name]).content
