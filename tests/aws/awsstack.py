@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from PIL import Image
+from tests.catalog_table import create_catalog_table
 
 from imgdrop.settings import Settings, load_settings
 from imgdrop.wiring import Runtime, build
@@ -66,18 +67,7 @@ def create_stack(url: str) -> AwsStack:
     name = f"imgdrop-{uuid.uuid4().hex[:10]}"
     s3, sqs, dynamodb = client("s3", url), client("sqs", url), client("dynamodb", url)
     s3.create_bucket(Bucket=name)
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "userId", "AttributeType": "S"},
-            {"AttributeName": "imageId", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "userId", "KeyType": "HASH"},
-            {"AttributeName": "imageId", "KeyType": "RANGE"},
-        ],
-    )
+    create_catalog_table(dynamodb, name)
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from tests.catalog_table import create_catalog_table
 
 from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog, DynamoUsers
 from imgdrop.adapters.aws.s3_blobs import S3BlobStore
@@ -55,18 +56,7 @@ def make_table(url: str) -> tuple[Any, str]:
     """A fresh catalog table (userId S / imageId S) on the moto server."""
     dynamodb = boto3.client("dynamodb", endpoint_url=url, **DUMMY_CREDS)
     name = f"imgdrop-{uuid.uuid4().hex[:12]}"
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "userId", "AttributeType": "S"},
-            {"AttributeName": "imageId", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "userId", "KeyType": "HASH"},
-            {"AttributeName": "imageId", "KeyType": "RANGE"},
-        ],
-    )
+    create_catalog_table(dynamodb, name)
     return dynamodb, name
 
 

@@ -41,26 +41,24 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "ResourceNotFoundEx
 
 def aws_clients(settings: Settings) -> tuple[Any, Any]:
     """(s3, dynamodb) low-level clients for the settings' region and optional endpoints."""
-    config = Config(
+    common = Config(
         region_name=settings.aws_region,
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=5,
-        read_timeout=30,
-        # Path style only for a custom endpoint (a local S3 server has no bucket subdomains).
-        s3={"addressing_style": "path" if settings.s3_endpoint_url else "virtual"},
-        signature_version="s3v4",
+        read_timeout=10,
+    )
+    s3_config = common.merge(
+        Config(
+            read_timeout=30,  # originals can be tens of MB
+            # Path style only for a custom endpoint (a local S3 server has no bucket subdomains).
+            s3={"addressing_style": "path" if settings.s3_endpoint_url else "virtual"},
+            signature_version="s3v4",
+        )
     )
     session = boto3.session.Session(region_name=settings.aws_region)
-    s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
+    s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=s3_config)
     dynamodb = session.client(
-        "dynamodb",
-        endpoint_url=settings.dynamodb_endpoint_url or None,
-        config=Config(
-            region_name=settings.aws_region,
-            retries={"mode": "standard", "max_attempts": 4},
-            connect_timeout=5,
-            read_timeout=10,
-        ),
+        "dynamodb", endpoint_url=settings.dynamodb_endpoint_url or None, config=common
     )
     return s3, dynamodb
 

@@ -7,10 +7,12 @@ from typing import Any
 from imgdrop.adapters.aws.clients import domain_errors
 from imgdrop.core.errors import NotFound
 from imgdrop.ports import UploadForm
+from imgdrop.settings import LIMITS
 
-# Hard ceilings whatever the settings say (ARCHITECTURE: forms <= 10 min, downloads <= 15 min).
-MAX_UPLOAD_EXPIRES_S = 600
-MAX_DOWNLOAD_EXPIRES_S = 900
+# Hard ceilings whatever the caller asks (forms <= 10 min, downloads <= 15 min): the same
+# table that validates the settings.
+MAX_UPLOAD_EXPIRES_S = LIMITS["upload_expires_s"]
+MAX_DOWNLOAD_EXPIRES_S = LIMITS["download_expires_s"]
 
 
 class S3BlobStore:

@@ -18,8 +18,6 @@ from imgdrop.adapters.local import signing
 from imgdrop.core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
 from imgdrop.ports import ObjectCreatedListener, UploadForm
 
-CHUNK = 1024 * 1024
-
 
 def s3_event(
     bucket: str, key: str, size: int, event_name: str = "ObjectCreated:Post"
@@ -190,10 +188,7 @@ class PostedObject:
         if content_type is not None and content_type != self.policy.content_type:
             self.abort()
             raise Forbidden("the file's Content-Type does not match the signed policy")
-        if self.path.exists():
-            self.abort()
-            raise Forbidden("this upload form was already used")
-        self.store._commit(self.file, self.path, replace=False)
+        self.store._commit(self.file, self.path, replace=False)  # refuses a used form atomically
         event = s3_event(self.store.bucket, self.policy.key, self.size)
         if self.store.listener is not None:
             self.store.listener(event)
