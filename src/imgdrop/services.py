@@ -160,12 +160,12 @@ class Images:
         )
         try:
             self.catalog.mark_done(item.userId, item.imageId, update)
-        except AlreadyDone:
-            pass
+        except AlreadyDone:  # a concurrent delivery settled it first: report what it stored
+            return self.catalog.get_item(item.userId, item.imageId)
         except NotFound:
             self._remove_thumbnails(thumb_keys.values())  # deleted while we worked
             return None
-        return self.catalog.get_item(item.userId, item.imageId)
+        return dataclasses.replace(item, status=DONE, **dataclasses.asdict(update))
 
     def fail_upload(self, key: str, reason: str) -> None:
         """Mark the item of `key` failed (after retries ran out); a no-op if already final."""

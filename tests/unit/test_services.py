@@ -33,3 +33,11 @@ def test_object_without_item_is_ignored(tmp_path: Path) -> None:
     runtime.blobs.put(key, make_jpeg(100, 100), "image/jpeg")
     assert runtime.images.process_upload(key) is None
     assert not runtime.blobs.exists("thumbnails/200/01ARZ3NDEKTSV4RRFFQ69G5FAV-stray.jpg")
+
+
+def test_returned_done_item_matches_the_stored_one(tmp_path: Path) -> None:
+    runtime = build_local(load_settings({}, data_dir=tmp_path), start_worker=False)
+    ticket = runtime.images.request_upload("u1", "c.jpg", "image/jpeg", 10)
+    runtime.blobs.put(ticket.item.originalKey, make_jpeg(640, 480), "image/jpeg")
+    returned = runtime.images.process_upload(ticket.item.originalKey)
+    assert returned == runtime.images.get_image("u1", ticket.item.imageId)
