@@ -66,6 +66,10 @@ def serve(
             log_level="warning",
             proxy_headers=True,
             server_header=False,
+            # Longer than clients' own idle expiry (httpx: 5 s, browsers: 60 s+), so a client
+            # never reuses a connection the server is closing at that instant (a ReadError
+            # seen in the load test with uvicorn's default of 5 s).
+            timeout_keep_alive=75,
         )
     finally:
         runtime.close()
