@@ -17,6 +17,7 @@ import pyvips
 from PIL import Image, ImageOps
 
 from imgdrop.imaging import make_thumbnails, sniff_type
+from imgdrop.jpeg_scans import for_eighth_scale
 
 WIDTHS = (400, 200)
 pillow_heif.register_heif_opener()  # so naive Pillow can open HEIC, as a Pillow user would
@@ -76,6 +77,29 @@ CONTENDERS: dict[str, Callable[[bytes], int | None]] = {
     "floor_pillow_draft": floor_pillow_draft,
     "floor_djpeg": floor_djpeg,
 }
+
+
+def is_progressive_jpeg(data: bytes) -> bool:
+    """Whether `data` is a progressive JPEG (header only)."""
+    if sniff_type(data) != "jpeg":
+        return False
+    return bool(Image.open(io.BytesIO(data), formats=["JPEG"]).info.get("progressive"))
+
+
+def eighth_scale_rewrite_matches(data: bytes) -> bool | None:
+    """For a progressive JPEG the engine rewrites (jpeg_scans): do the rewritten and the
+    original stream decode to the same pixels at 1/8 scale? None when it is not rewritten."""
+    reduced = for_eighth_scale(data) if is_progressive_jpeg(data) else None
+    if reduced is None:
+        return None
+    decoded = []
+    for stream in (data, reduced):
+        with Image.open(io.BytesIO(stream), formats=["JPEG"]) as image:
+            if image.width < 8 or image.height < 8:
+                return None
+            image.draft(image.mode, (image.width // 8, image.height // 8))
+            decoded.append((image.mode, image.size, image.tobytes()))
+    return decoded[0] == decoded[1]
 
 
 def pixel_count(data: bytes) -> int:

@@ -16,6 +16,7 @@ import pyvips
 from PIL import Image
 
 from imgdrop.core.errors import InvalidImage
+from imgdrop.jpeg_scans import for_eighth_scale
 
 # Our type name -> (libvips loader class to unblock, the nickname libvips reports as loader).
 _LOADERS = {
@@ -158,26 +159,44 @@ def _jpeg_scaled(data: bytes, header: Header, width: int) -> pyvips.Image | None
 
     Measured on ../shared/corpus: Pillow's libjpeg-turbo decodes at 1/8 scale ~25 % faster
     than pyvips-binary's (docs/benchmarks.md), and the decode is most of an upload's time.
+    A progressive JPEG decoded at 1/8 skips the scans that scale never reads (jpeg_scans).
     """
     if header.cmyk or header.width * header.height > (Image.MAX_IMAGE_PIXELS or 0):
         return None
-    with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
-        if im.mode not in ("RGB", "L"):
-            return None
-        # Keep the side that becomes the displayed width at least `width` after scaling.
-        im.draft(im.mode, (1, width) if header.orientation >= 5 else (width, 1))
-        try:
-            im.load()
-        except OSError as exc:  # Pillow's word for a truncated or broken JPEG stream
-            raise InvalidImage(f"the image could not be decoded: {exc}") from None
-        pixels, size, icc = im.tobytes(), im.size, im.info.get("icc_profile")
-    bands = 3 if im.mode == "RGB" else 1
+    # Keep the side that becomes the displayed width at least `width` after scaling.
+    request = (1, width) if header.orientation >= 5 else (width, 1)
+    eighth = (-(-header.width // 8), -(-header.height // 8))
+    reduced = None
+    if min(header.width // request[0], header.height // request[1]) >= 8:
+        reduced = for_eighth_scale(data)
+    pixels, size, mode, icc = _pillow_draft(reduced or data, request)
+    if reduced is not None and size != eighth:  # cannot happen; never trust a reduced stream
+        pixels, size, mode, icc = _pillow_draft(data, request)
+    if mode not in ("RGB", "L"):
+        return None
+    bands = 3 if mode == "RGB" else 1
     image = pyvips.Image.new_from_memory(pixels, size[0], size[1], bands, "uchar")
     image = image.copy(interpretation="srgb" if bands == 3 else "b-w")
     image.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
     if icc:
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
     return image
+
+
+def _pillow_draft(
+    data: bytes, request: tuple[int, int]
+) -> tuple[bytes, tuple[int, int], str, bytes | None]:
+    """Pillow's DCT-scaled decode: (pixels, size, mode, ICC profile); no pixels unless the
+    mode is RGB or L."""
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+        if im.mode not in ("RGB", "L"):
+            return b"", im.size, im.mode, None
+        im.draft(im.mode, request)
+        try:
+            im.load()
+        except OSError as exc:  # Pillow's word for a truncated or broken JPEG stream
+            raise InvalidImage(f"the image could not be decoded: {exc}") from None
+        return im.tobytes(), im.size, im.mode, im.info.get("icc_profile")
 
 
 def _colour_options(has_profile: bool, is_srgb: bool, cmyk: bool) -> dict[str, str]:

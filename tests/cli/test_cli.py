@@ -128,3 +128,25 @@ def test_library_api_is_importable_from_the_package() -> None:
         assert str(exc)
     else:
         raise AssertionError("InvalidImage expected")
+
+
+def test_bench_reports_every_contender_on_a_small_corpus(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    strip = Image.effect_noise((3300, 160), 60).convert("RGB")  # 1/8-scale decode: 413 px wide
+    strip.save(corpus / "strip-progressive.jpg", quality=85, progressive=True)
+    (corpus / "beach.jpg").write_bytes(make_jpeg(800, 600))
+    (corpus / "logo.png").write_bytes(make_png(150, 100))
+    (corpus / "notes.txt").write_text("not an image, so not in the corpus")
+    report_file = tmp_path / "report.md"
+    result = imgdrop("bench", "--corpus", str(corpus), "--repeat", "1", "--out", str(report_file))
+    assert result.returncode == 0, result.stderr
+    report = report_file.read_text()
+    assert report in result.stdout
+    for name in ("strip-progressive.jpg", "beach.jpg", "logo.png"):
+        assert f"| {name} |" in report
+    assert "notes.txt" not in report
+    assert "| engine |" in report and "| pillow_naive |" in report
+    assert "images/s on one core" in report
+    assert "rewritten for 1/8-scale decoding (jpeg_scans): 1; " in report
+    assert "identical to decoding the whole file: 1 of 1" in report
