@@ -15,6 +15,8 @@ the whole file: tests/unit/test_jpeg_scans.py checks this on seeded images, as d
 Subsampled (chroma) components keep every scan: at 1/8 libjpeg-turbo reconstructs them with a
 2x2 or larger IDCT, which reads AC coefficients.
 
+`frame_size` reads a JPEG's dimensions from its frame header, before anything else touches it.
+
 The input is untrusted. Anything this does not recognise returns None and the caller decodes
 the original bytes, so a surprise here costs speed, never correctness. The output goes to the
 same libjpeg-turbo decoder as the original would have.
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _SOI, _EOI, _SOS, _SOF2 = 0xD8, 0xD9, 0xDA, 0xC2
 # Start-of-frame markers are C0-CF except DHT (C4), JPG (C8) and DAC (CC).
@@ -80,6 +84,63 @@ def _zero_ac_scan(component: int, blocks: int) -> bytes:
     return header + data
 
 
+class _Segment(NamedTuple):
+    marker: int
+    start: int  # offset of the marker's 0xFF
+    end: int  # offset just after the segment, or after its entropy-coded data for a scan
+    body: bytes  # the parameters: what follows the marker and the length
+
+
+def _segments(data: bytes, through_scans: bool = True) -> Iterator[_Segment]:
+    """The marker segments from SOI to EOI, or to the first scan when not `through_scans`.
+
+    Raises ValueError or IndexError on anything that is not a well-formed JPEG stream.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("no start-of-image marker")
+    pos = 2
+    while True:
+        if data[pos] != 0xFF:
+            raise ValueError("expected a marker")
+        while data[pos] == 0xFF:  # a marker may be preceded by fill bytes
+            pos += 1
+        marker, start = data[pos], pos - 1
+        if marker == _EOI:
+            yield _Segment(marker, start, pos + 1, b"")
+            return
+        if marker == _SOI or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            raise ValueError("a marker without a length between segments")
+        length = int.from_bytes(data[pos + 1 : pos + 3], "big")
+        end = pos + 1 + length
+        if length < 2 or end > len(data):
+            raise ValueError("a segment runs past the end")
+        body = data[pos + 3 : end]
+        if marker == _SOS:
+            if not through_scans:
+                yield _Segment(marker, start, end, body)
+                return
+            match = _END_OF_SCAN.search(data, end)
+            if match is None:
+                raise ValueError("no marker after a scan: truncated")
+            end = match.start()
+        yield _Segment(marker, start, end, body)
+        pos = end
+
+
+def frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the frame header, read up to the first scan; None when there is
+    not exactly one frame header before it (or the stream is malformed)."""
+    sizes = []
+    try:
+        for segment in _segments(data, through_scans=False):
+            if segment.marker in _SOF_MARKERS:
+                body = segment.body
+                sizes.append((int.from_bytes(body[3:5], "big"), int.from_bytes(body[1:3], "big")))
+    except (IndexError, ValueError):
+        return None
+    return sizes[0] if len(sizes) == 1 else None
+
+
 def for_eighth_scale(data: bytes) -> bytes | None:
     """The stream a 1/8-scale decode needs, or None to decode `data` itself.
 
@@ -93,28 +154,13 @@ def for_eighth_scale(data: bytes) -> bytes | None:
 
 
 def _rewrite(data: bytes) -> bytes | None:
-    if data[:2] != b"\xff\xd8":
-        return None
-    kept: list[bytes | memoryview] = [b"\xff\xd8"]
     view = memoryview(data)
+    kept: list[bytes | memoryview] = [b"\xff\xd8"]
     frame: _Frame | None = None
     dropped: dict[int, set[int]] = {}  # component -> AC coefficients its dropped scans sent
-    pos = 2
-    while True:
-        if data[pos] != 0xFF:
-            return None
-        while data[pos] == 0xFF:  # a marker may be preceded by fill bytes
-            pos += 1
-        marker, start = data[pos], pos - 1
+    for marker, start, end, body in _segments(data):
         if marker == _EOI:
             break
-        if marker == _SOI or 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            return None  # markers without a length have no place between segments
-        length = int.from_bytes(data[pos + 1 : pos + 3], "big")
-        end = pos + 1 + length
-        if length < 2 or end > len(data):
-            return None
-        body = data[pos + 3 : end]
         if marker in _SOF_MARKERS:
             if marker != _SOF2 or frame is not None:
                 return None  # baseline, arithmetic-coded, lossless, or a second frame
@@ -123,24 +169,18 @@ def _rewrite(data: bytes) -> bytes | None:
                 return None
         if marker != _SOS:
             kept.append(view[start:end])
-            pos = end
             continue
         if frame is None:
             return None
         count = body[0]
         components = [body[1 + 2 * i] for i in range(count)]
         first, last, approximation = body[1 + 2 * count : 4 + 2 * count]
-        match = _END_OF_SCAN.search(data, end)
-        if match is None:
-            return None  # no marker after the scan: truncated
-        scan_end = match.start()
         if first > 0 and all(c in frame.full_resolution for c in components):
             if approximation >> 4 == 0:  # a first pass (not a refinement) sends these
                 for c in components:
                     dropped.setdefault(c, set()).update(range(first, last + 1))
         else:
-            kept.append(view[start:scan_end])
-        pos = scan_end
+            kept.append(view[start:end])
     if frame is None or not dropped:
         return None
     if not all(sent.issuperset(_ALL_AC) for sent in dropped.values()):

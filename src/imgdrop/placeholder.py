@@ -10,6 +10,7 @@ agree on opaque images.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from operator import mul
 
@@ -23,17 +24,25 @@ def _round(x: float) -> int:
     return math.floor(x + 0.5)
 
 
+@functools.lru_cache(maxsize=256)
+def _cosines(n: int, frequencies: int) -> tuple[tuple[float, ...], ...]:
+    """cos(pi / n * f * (i + 0.5)) for each frequency f and sample i: the DCT basis."""
+    return tuple(
+        tuple(math.cos(math.pi / n * f * (i + 0.5)) for i in range(n)) for f in range(frequencies)
+    )
+
+
 def _encode_channel(
     channel: list[float], w: int, h: int, nx: int, ny: int
 ) -> tuple[float, list[float], float]:
     """DC, normalised AC coefficients and scale of one channel's low-frequency DCT."""
-    fx = [[math.cos(math.pi / w * cx * (x + 0.5)) for x in range(w)] for cx in range(nx)]
+    fx, fys = _cosines(w, nx), _cosines(h, ny)
     # Project each row on every horizontal frequency once; each coefficient is then a sum over y.
     rows = [channel[y * w : (y + 1) * w] for y in range(h)]
     proj = [[sum(map(mul, row, fx[cx])) for cx in range(nx)] for row in rows]
     dc, ac, scale = 0.0, [], 0.0
     for cy in range(ny):
-        fy = [math.cos(math.pi / h * cy * (y + 0.5)) for y in range(h)]
+        fy = fys[cy]
         cx = 0
         while cx * ny < nx * (ny - cy):
             f = sum(map(mul, fy, [row[cx] for row in proj])) / (w * h)
@@ -52,23 +61,29 @@ def rgba_to_thumbhash(w: int, h: int, rgba: bytes) -> bytes:
     """Encode straight (not premultiplied) 8-bit RGBA pixels, at most 100x100, as a ThumbHash."""
     if not (0 < w <= 100 and 0 < h <= 100) or len(rgba) != w * h * 4:
         raise ValueError(f"{w}x{h} RGBA with {len(rgba)} bytes cannot be hashed")
-    alpha = [v / 255 for v in rgba[3::4]]
-    total_a = sum(alpha)
-    avg = [0.0, 0.0, 0.0]
-    if total_a:
-        avg = [
-            sum(a * v / 255 for a, v in zip(alpha, rgba[i::4], strict=True)) / total_a
-            for i in range(3)
-        ]
-    has_alpha = total_a < w * h
-    # Transparent pixels are blended with the average colour so they don't darken the hash.
-    r, g, b = (
-        [avg[i] * (1 - a) + a / 255 * v for a, v in zip(alpha, rgba[i::4], strict=True)]
-        for i in range(3)
-    )
-    lum = [(x + y + z) / 3 for x, y, z in zip(r, g, b, strict=True)]
-    p = [(x + y) / 2 - z for x, y, z in zip(r, g, b, strict=True)]
-    q = [x - y for x, y in zip(r, g, strict=True)]
+    red, green, blue, opacity = (rgba[i::4] for i in range(4))
+    has_alpha = opacity.count(255) < w * h
+    if has_alpha:
+        alpha = [v / 255 for v in opacity]
+        total_a = sum(alpha)
+        avg = [0.0, 0.0, 0.0]
+        if total_a:
+            avg = [
+                sum(a * v / 255 for a, v in zip(alpha, c, strict=True)) / total_a
+                for c in (red, green, blue)
+            ]
+        # Transparent pixels are blended with the average colour so they don't darken the hash.
+        r, g, b = (
+            [avg[i] * (1 - a) + a / 255 * v for a, v in zip(alpha, c, strict=True)]
+            for i, c in enumerate((red, green, blue))
+        )
+        lum = [(x + y + z) / 3 for x, y, z in zip(r, g, b, strict=True)]
+        p = [(x + y) / 2 - z for x, y, z in zip(r, g, b, strict=True)]
+        q = [x - y for x, y in zip(r, g, strict=True)]
+    else:  # the same sums, straight from the bytes (most photos: 2x faster)
+        lum = [(x + y + z) / 765 for x, y, z in zip(red, green, blue, strict=True)]
+        p = [(x + y - 2 * z) / 510 for x, y, z in zip(red, green, blue, strict=True)]
+        q = [(x - y) / 255 for x, y in zip(red, green, strict=True)]
     l_limit = 5 if has_alpha else 7
     lx = max(1, _round(l_limit * w / max(w, h)))
     ly = max(1, _round(l_limit * h / max(w, h)))

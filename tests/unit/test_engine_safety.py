@@ -6,6 +6,7 @@ import contextlib
 import io
 import struct
 import time
+import warnings
 import zlib
 
 import pillow_heif
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, UnsupportedType
+from imgdrop.decode import probe_header
 from imgdrop.imaging import Limits, make_thumbnails, sniff_type
 
 
@@ -171,3 +173,38 @@ def test_fuzzed_images_only_raise_imgdrop_errors(kind, data):
     cut = data.draw(st.integers(1, len(blob)), label="cut")
     with contextlib.suppress(ImgdropError):  # anything else fails the test
         make_thumbnails(bytes(blob[:cut]))
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 baseline JPEG whose frame header claims another size."""
+    data = bytearray(save(photo(16, 16), "JPEG", quality=80))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_jpeg_pixel_bomb_is_refused_from_the_header_quickly():
+    started = time.perf_counter()
+    with pytest.raises(TooLarge, match="40000x40000"):
+        make_thumbnails(jpeg_claiming(40000, 40000))
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        (12000, 8000),  # 96 MP: past Pillow's warning line, so libvips reads the header
+        (16330, 12250),  # 200 MP: past Pillow's refusal line, so libvips reads the header
+    ],
+)
+def test_big_jpeg_headers_are_read_without_pillow_bomb_warnings(width, height):
+    data = jpeg_claiming(width, height)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would raise here
+        assert probe_header(data, "jpeg").width == width
+    try:  # the 16x16 scan data may decode (grey beyond it, as libjpeg does) or fail
+        make_thumbnails(data)
+    except TooLarge:
+        pytest.fail(f"{width}x{height} is under the default pixel limit")
+    except InvalidImage:
+        pass
