@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imgdrop import decode
+from imgdrop.core.errors import ImgdropError
 from imgdrop.imaging import make_thumbnails
 from imgdrop.jpeg_scans import for_eighth_scale
 
@@ -137,3 +139,23 @@ def test_engine_output_is_the_same_with_and_without_the_rewrite(monkeypatch, ori
     slow = make_thumbnails(data)
     assert [t.data for t in fast] == [t.data for t in slow]
     assert fast.placeholder == slow.placeholder
+
+
+_STRIP = ENCODERS["pillow-420"](textured(3300, 24, 6))  # wide enough for a 1/8 decode
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_fuzzed_progressive_uploads_only_raise_imgdrop_errors(data):
+    blob = bytearray(_STRIP)
+    for _ in range(data.draw(st.integers(1, 8), label="edits")):
+        at = data.draw(st.integers(0, len(blob) - 1), label="at")
+        blob[at] = data.draw(st.integers(0, 255), label="byte")
+    cut = data.draw(st.integers(1, len(blob)), label="cut")
+    with contextlib.suppress(ImgdropError):  # anything else fails the test
+        make_thumbnails(bytes(blob[:cut]))
