@@ -2,6 +2,7 @@
 // original is decoded once per width). Used only by `python -m imgdrop.bench`.
 // Install (once): cd bench/node && npm install sharp
 // Usage: node bench/sharp_idiomatic.mjs REPEAT FILE...  -> JSON lines {file, ms: [...], bytes}
+// (or {file, error} for a file sharp cannot read)
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -25,7 +26,13 @@ async function thumbnails(buffer) {
 const [repeat, ...files] = process.argv.slice(2);
 for (const file of files) {
   const buffer = readFileSync(file);
-  let bytes = await thumbnails(buffer); // warm-up
+  let bytes;
+  try {
+    bytes = await thumbnails(buffer); // warm-up
+  } catch (err) { // e.g. HEIC: sharp's prebuilt libvips has no HEVC decoder
+    console.log(JSON.stringify({ file, error: String(err.message || err).split("\n")[0] }));
+    continue;
+  }
   const ms = [];
   for (let i = 0; i < Number(repeat); i++) {
     const t0 = process.hrtime.bigint();

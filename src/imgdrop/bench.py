@@ -67,6 +67,16 @@ def _run_worker(name: str, files: list[Path], repeat: int) -> dict[str, dict]:
     return {Path(r["file"]).name: r for r in rows}
 
 
+def _unreadable(results: dict) -> list[str]:
+    """Report lines for images a contender could not read ({file, error} rows)."""
+    return [
+        f"- {name} could not read {file}: {row['error']}"
+        for name, rows in results.items()
+        for file, row in sorted(rows.items())
+        if "error" in row
+    ]
+
+
 def _worker_main(name: str, files: list[str], repeat: int) -> None:
     """Time one contender per file in this process and print JSON lines (child side)."""
     import pyvips
@@ -208,6 +218,8 @@ def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> 
         results = {n: _run_worker(n, files, repeat) for n in CONTENDERS}
         if shutil.which("node") and (REPO / "bench/node/node_modules/sharp").is_dir():
             results["sharp"] = _run_worker("sharp", files, repeat)
+        unreadable = _unreadable(results)
+        results = {n: {f: r for f, r in rows.items() if "ms" in r} for n, rows in results.items()}
         one, two = _throughput(files, 1, repeat), _throughput(files, 2, repeat)
         biggest = max(files, key=lambda f: sizes[f.name])
         rss = _fresh_rss(biggest)
@@ -238,6 +250,7 @@ def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> 
         f"- engine peak RSS in a fresh process for {biggest.name}: {rss / 2**20:.0f} MB",
         f"- progressive JPEGs rewritten for 1/8-scale decoding (jpeg_scans): {len(checked)}; "
         f"pixels identical to decoding the whole file: {sum(checked)} of {len(checked)}",
+        *unreadable,
     ]
     report = "\n".join(lines) + "\n"
     if out:

@@ -24,7 +24,7 @@ def with_orientation(value: int) -> bytes:
     return jpeg(exif=exif.tobytes())
 
 
-ADOBE_LIKE = pyvips.Image.black(1, 1, bands=3).icc_transform("cmyk").get("icc-profile-data")
+CMYK_PROFILE = pyvips.Image.black(1, 1, bands=3).icc_transform("cmyk").get("icc-profile-data")
 SRGB = pyvips.Image.black(1, 1, bands=3).icc_transform("srgb").get("icc-profile-data")
 
 CASES = {
@@ -33,7 +33,7 @@ CASES = {
     "orientation-zero": with_orientation(0),
     "grey": jpeg("L"),
     "cmyk": jpeg("CMYK"),
-    "cmyk-with-profile": jpeg("CMYK", icc_profile=ADOBE_LIKE),
+    "cmyk-with-profile": jpeg("CMYK", icc_profile=CMYK_PROFILE),
     "srgb-profile": jpeg(icc_profile=SRGB),
     "progressive": jpeg(progressive=True, size=(3000, 20)),
     "no-exif": jpeg(),
