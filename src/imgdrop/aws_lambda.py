@@ -19,6 +19,7 @@ docs/deploy-aws.md.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -194,5 +195,7 @@ def web_handler(event: dict[str, Any], context: Any) -> Any:
 
         from imgdrop.web.app import create_app  # imported lazily: the thumbnailer never needs it
 
+        # Mangum calls asyncio.get_event_loop(), deprecated without a current loop (3.12+).
+        asyncio.set_event_loop(asyncio.new_event_loop())
         _web_app = Mangum(create_app(runtime()), lifespan="off")
     return _web_app(event, context)

@@ -59,9 +59,19 @@ def local_secret(settings: Settings) -> bytes:
         return settings.secret_key.encode()
     path = settings.data_dir / "secret.key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside, then linked into place: a crash can never leave an empty key behind.
+        temp = path.with_name(f".secret.key.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process made it first; use theirs
+        finally:
+            temp.unlink()
     return path.read_text().strip().encode()
 
 
@@ -92,6 +102,7 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
         lock = _lock_data_dir(data_dir)
         closers.append(lock.close)
     db = Database(data_dir / "catalog.db")
+    closers.append(db.close)  # closed last: the worker and the pool stop first
     blobs = FilesystemBlobStore(data_dir / "blobs", local_secret(settings), settings.base_url)
     users = SqliteUsers(db)
     if engine is None and start_worker:

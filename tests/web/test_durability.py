@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ UPLOADS = 12
 
 def statuses(data_dir: Path) -> dict[str, int]:
     """Item counts by status, read straight from the SQLite catalog."""
-    with sqlite3.connect(data_dir / "catalog.db") as conn:
+    with closing(sqlite3.connect(data_dir / "catalog.db")) as conn:
         rows = conn.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall()
     return dict(rows)
 

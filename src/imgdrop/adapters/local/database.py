@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,13 +51,33 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 
 class Database:
-    """A SQLite file shared by threads: one connection per thread, WAL, a busy timeout."""
+    """A SQLite file shared by threads: one connection per thread, WAL, a busy timeout.
+
+    A thread's connection is closed when the thread ends (request threads come and go), and
+    `close()` closes the rest; a connection left for the garbage collector is a
+    ResourceWarning from Python 3.13 on.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[sqlite3.Connection] = set()
         self.conn().executescript(SCHEMA)  # executescript manages its own transaction
+
+    def close(self) -> None:
+        """Close every thread's connection; a later `conn()` in a thread reopens one."""
+        with self._lock:
+            conns, self._open = self._open, set()
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        conn.close()
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
@@ -72,6 +93,9 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            with self._lock:
+                self._open.add(conn)
+            weakref.finalize(threading.current_thread(), self._release, conn)
         return conn
 
     @contextmanager
