@@ -70,7 +70,7 @@ class Accounts:
             raise Conflict(f"the username {username!r} is taken") from None
         return user
 
-    def login(self, username: str, password: str, kind: str = "cookie") -> tuple[str, Session]:
+    def login(self, username: str, password: str) -> tuple[str, Session]:
         """Check credentials (throttled per account); returns a new (token, session)."""
         key = (username or "").lower()
         now = self.clock()
@@ -88,7 +88,7 @@ class Accounts:
             raise Unauthorized(BAD_CREDENTIALS)
         if failures:
             self.users.set_login_failures(key, 0, 0)
-        return self.new_session(user.userId, kind)
+        return self.new_session(user.userId)
 
     def _verify(self, username: str, password: str) -> User | None:
         try:
@@ -98,7 +98,7 @@ class Accounts:
             return None
         return user if _safe_verify(user.passwordHash, password) else None
 
-    def new_session(self, user_id: str, kind: str) -> tuple[str, Session]:
+    def new_session(self, user_id: str) -> tuple[str, Session]:
         """A fresh random token (a new session id at every sign-in) and its stored record."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
@@ -108,7 +108,6 @@ class Accounts:
             csrfToken=secrets.token_urlsafe(24),
             createdAt=now,
             expiresAt=now + self.session_ms,
-            kind="bearer" if kind == "bearer" else "cookie",
         )
         self.users.put_session(session)
         return token, session

@@ -212,9 +212,11 @@ def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> 
     """Run every contender over the corpus (generated when None); return a markdown report."""
     with tempfile.TemporaryDirectory(prefix="imgdrop-bench-") as tmp:
         files = corpus_files(corpus) if corpus else generate_corpus(Path(tmp))
-        sizes = {f.name: pixel_count(f.read_bytes()) for f in files}
-        progressive = {f.name for f in files if is_progressive_jpeg(f.read_bytes())}
-        rewrites = [eighth_scale_rewrite_matches(f.read_bytes()) for f in files]
+        blobs = {f.name: f.read_bytes() for f in files}
+        sizes = {name: pixel_count(data) for name, data in blobs.items()}
+        progressive = {name for name, data in blobs.items() if is_progressive_jpeg(data)}
+        rewrites = [eighth_scale_rewrite_matches(data) for data in blobs.values()]
+        del blobs
         results = {n: _run_worker(n, files, repeat) for n in CONTENDERS}
         if shutil.which("node") and (REPO / "bench/node/node_modules/sharp").is_dir():
             results["sharp"] = _run_worker("sharp", files, repeat)

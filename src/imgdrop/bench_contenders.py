@@ -83,7 +83,8 @@ def is_progressive_jpeg(data: bytes) -> bool:
     """Whether `data` is a progressive JPEG (header only)."""
     if sniff_type(data) != "jpeg":
         return False
-    return bool(Image.open(io.BytesIO(data), formats=["JPEG"]).info.get("progressive"))
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+        return bool(image.info.get("progressive"))
 
 
 def eighth_scale_rewrite_matches(data: bytes) -> bool | None:
@@ -107,8 +108,8 @@ def pixel_count(data: bytes) -> int:
     if sniff_type(data) == "heic":
         width, height = pillow_heif.open_heif(data).size
         return width * height
-    image = Image.open(io.BytesIO(data))
-    return image.width * image.height
+    with Image.open(io.BytesIO(data)) as image:
+        return image.width * image.height
 
 
 def corpus_files(folder: Path) -> list[Path]:

@@ -21,12 +21,6 @@ app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"imgdrop: {message}", err=True)
-    return typer.Exit(code)
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [IMGDROP_HOST]")] = None,
@@ -42,16 +36,13 @@ def serve(
     from imgdrop.web.app import create_app
     from imgdrop.wiring import build
 
-    try:
-        settings = load_settings(host=host, port=port, data_dir=data_dir, workers=workers)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        runtime = build(settings)
-        runtime.start()
-    except ImgdropError as exc:
-        raise fail(exc.message) from None
+    settings = load_settings(host=host, port=port, data_dir=data_dir, workers=workers)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    runtime = build(settings)
+    runtime.start()
     where = (
         f"data in {settings.data_dir.resolve()}"
         if settings.backend == "local"
@@ -104,10 +95,7 @@ def upload(
     """
     from imgdrop.uploader import upload_files
 
-    try:
-        failed = upload_files(files, server, concurrency, wait, as_json)
-    except ImgdropError as exc:
-        raise fail(exc.message) from None
+    failed = upload_files(files, server, concurrency, wait, as_json)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -136,10 +124,7 @@ def config(
     if markdown:
         typer.echo(settings_markdown(), nl=False)
         return
-    try:
-        settings = load_settings()
-    except ImgdropError as exc:
-        raise fail(exc.message) from None
+    settings = load_settings()
     shown: dict[str, Any] = {
         k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()
     }
@@ -149,9 +134,13 @@ def config(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: an ImgdropError (bad settings, data dir in use, a refused
+    request ...) from any command is one line on stderr and exit status 2."""
     try:
         app()
+    except ImgdropError as exc:
+        typer.echo(f"imgdrop: {exc.message}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

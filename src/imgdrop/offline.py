@@ -21,11 +21,7 @@ def thumbnail_one(path: Path, out: Path, settings: Settings) -> dict[str, Any]:
     """Thumbnails of one file as a result row {file, ok, error, outputs}."""
     row: dict[str, Any] = {"file": str(path), "ok": False, "error": None, "outputs": []}
     try:
-        data = path.read_bytes()
-        if len(data) > settings.max_upload_bytes:
-            raise ImgdropError(
-                f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}"
-            )
+        data = path.read_bytes()  # the engine refuses more than settings.max_upload_bytes
         thumbs = make_thumbnails(data, WIDTHS, limits_from(settings))
     except OSError as exc:
         row["error"] = f"cannot read the file: {exc.strerror or exc}"

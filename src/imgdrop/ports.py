@@ -7,7 +7,7 @@ Adapters are named technology + port (`FilesystemBlobStore`, `S3BlobStore`, `Sql
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imgdrop.core.records import DoneUpdate, ImageItem, Page, Session, User
@@ -88,7 +88,7 @@ class Users(Protocol):
         """Store a session or bearer token (by its hash)."""
 
     def get_session(self, token_hash: str) -> Session:
-        """Raises NotFound (also for an expired one)."""
+        """Raises NotFound when there is none; expiry is checked by Accounts, not here."""
 
     def delete_session(self, token_hash: str) -> None:
         """Invalidate on the server; missing is not an error."""
@@ -107,7 +107,6 @@ class Job:
     job_id: int
     event: dict[str, Any]
     attempts: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class JobQueue(Protocol):

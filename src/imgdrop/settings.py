@@ -87,7 +87,6 @@ class Settings:
     aws_region: str = "us-east-1"
     s3_endpoint_url: str = ""
     dynamodb_endpoint_url: str = ""
-    web_origin: str = ""
     log_level: str = "info"
 
     @property
@@ -169,7 +168,6 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     "dynamodb_endpoint_url": SettingDoc(
         _str, "AWS backend: endpoint of a DynamoDB-compatible store."
     ),
-    "web_origin": SettingDoc(_str, "AWS backend: the web app's origin, for the bucket's CORS."),
     "log_level": SettingDoc(_choice("debug", "info", "warning", "error"), "Logging level."),
 }
 

@@ -46,9 +46,9 @@ def get_token(client: httpx.Client) -> str:
     return str(response.json()["token"])
 
 
-def content_type_of(path: Path, head: bytes) -> str:
+def content_type_of(path: Path, data: bytes) -> str:
     """Decided from the bytes when we can, else from the name."""
-    sniffed = sniff_type(head)
+    sniffed = sniff_type(data)
     if sniffed in CONTENT_TYPES:
         return CONTENT_TYPES[sniffed]
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -72,7 +72,7 @@ def upload_one(client: httpx.Client, path: Path, wait: bool) -> dict[str, Any]:
         "/api/uploads",
         json={
             "filename": path.name,
-            "contentType": content_type_of(path, data[:64]),
+            "contentType": content_type_of(path, data),
             "size": len(data),
         },
     )
@@ -99,14 +99,17 @@ def upload_one(client: httpx.Client, path: Path, wait: bool) -> dict[str, Any]:
 
 
 def wait_done(client: httpx.Client, image_id: str, timeout_s: float = 300) -> tuple[str, Any]:
-    """Poll until the item leaves `processing`."""
+    """Poll until the item leaves `processing` ("failed" with the reason if the API refuses)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        item = client.get(f"/api/images/{image_id}").json()
+        response = client.get(f"/api/images/{image_id}")
+        if response.status_code != 200:  # signed out, or the image was deleted meanwhile
+            return "failed", api_error(response)
+        item = response.json()
         if item.get("status") != "processing":
             return item["status"], item.get("error")
         time.sleep(0.5)
-    return "processing", "still processing after 300 s"
+    return "processing", f"still processing after {timeout_s:g} s"
 
 
 def upload_files(

@@ -150,3 +150,19 @@ def test_bench_reports_every_contender_on_a_small_corpus(tmp_path: Path) -> None
     assert "images/s on one core" in report
     assert "rewritten for 1/8-scale decoding (jpeg_scans): 1; " in report
     assert "identical to decoding the whole file: 1 of 1" in report
+
+
+def test_bad_settings_are_one_line_not_a_traceback_in_every_command(tmp_path: Path) -> None:
+    image = tmp_path / "a.jpg"
+    image.write_bytes(make_jpeg(300, 200))
+    for args in (
+        ["thumbnail", str(image), "--out", str(tmp_path / "out")],
+        ["config"],
+        ["serve", "--data-dir", str(tmp_path / "data")],
+    ):
+        result = imgdrop(*args, env={"IMGDROP_MAX_PIXELS": "lots"})
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "imgdrop: IMGDROP_MAX_PIXELS='lots': invalid literal for int() with base 10: 'lots'"
+        ]

@@ -32,7 +32,6 @@ class FormReceiver:
         self.store = store
         self.fields: dict[str, str] = {}
         self.posted: PostedObject | None = None
-        self.file_type: str | None = None
         self.done = False
         self._headers: dict[str, str] = {}
         self._header_name = b""
@@ -76,7 +75,6 @@ class FormReceiver:
         if self._is_file:
             # The policy is checked before a single byte of the file is kept.
             self.posted = self.store.begin_post(self.fields)
-            self.file_type = self._headers.get("content-type")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file and self.posted is not None:

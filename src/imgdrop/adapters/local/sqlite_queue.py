@@ -25,13 +25,16 @@ class SqliteJobQueue:
         """
         now = time.time()
         with self.db.tx() as conn:
-            for key in object_created_keys(event):  # a TestEvent has none: nothing to queue
-                conn.execute(
-                    "INSERT INTO jobs (objectKey, event, dueAt) VALUES (?, ?, ?) "
-                    "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?) "
-                    "WHERE attempts = 0",
-                    (key, json.dumps(event), now, now),
-                )
+            # Each job keeps only the record naming its key, so it processes that key alone.
+            for record in event.get("Records") or []:  # a TestEvent has none: nothing to queue
+                one = {"Records": [record]}
+                for key in object_created_keys(one):
+                    conn.execute(
+                        "INSERT INTO jobs (objectKey, event, dueAt) VALUES (?, ?, ?) "
+                        "ON CONFLICT(objectKey) DO UPDATE SET dueAt = min(dueAt, ?) "
+                        "WHERE attempts = 0",
+                        (key, json.dumps(one), now, now),
+                    )
 
     def claim(self, lease_s: float) -> Job | None:
         """Lease the oldest due job."""
@@ -65,10 +68,9 @@ class SqliteJobQueue:
 
     def release_all(self) -> int:
         """At start-up nothing can hold a lease (one server per data dir): make all due now."""
+        now = time.time()
         with self.db.tx() as conn:
-            return conn.execute(
-                "UPDATE jobs SET dueAt = ? WHERE dueAt > ?", (time.time(), time.time())
-            ).rowcount
+            return conn.execute("UPDATE jobs SET dueAt = ? WHERE dueAt > ?", (now, now)).rowcount
 
     def pending(self) -> int:
         """Jobs queued or leased."""
