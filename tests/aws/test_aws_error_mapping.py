@@ -8,10 +8,12 @@ import pytest
 from awsstack import AwsStack
 from botocore.exceptions import ClientError
 
-from imgdrop.adapters.aws.clients import aws_clients, domain_errors
-from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog
+from imgdrop.adapters.aws.clients import aws_clients, domain_errors, error_code
+from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog, DynamoUsers
 from imgdrop.adapters.aws.s3_blobs import S3BlobStore
+from imgdrop.core import keys
 from imgdrop.core.errors import NotFound, TransientError
+from imgdrop.wiring import build
 
 
 def closed_port() -> int:
@@ -38,6 +40,8 @@ def test_unreachable_endpoint_is_transient(stack: AwsStack) -> None:
         ("InternalError", 500, TransientError),
         ("SlowDown", 503, TransientError),
         ("NoSuchKey", 404, NotFound),
+        ("404", 404, NotFound),  # HeadObject of a missing key (no error body)
+        ("ResourceNotFoundException", 400, ClientError),  # DynamoDB: the table is missing
     ],
 )
 def test_client_errors_map_to_domain_errors(
@@ -61,3 +65,23 @@ def test_other_client_errors_propagate_unchanged() -> None:
     )
     with pytest.raises(ClientError), domain_errors("object"):
         raise error
+
+
+def test_a_missing_table_is_misconfiguration_not_a_missing_item(stack: AwsStack) -> None:
+    """ResourceNotFoundException names the table: it propagates instead of reading as NotFound
+    (which process_upload would log and ignore as "no catalog item")."""
+    missing = stack.table + "-missing"
+    _, dynamodb = aws_clients(stack.settings())
+    image_id = keys.new_image_id(1_700_000_000_000)
+    calls = [
+        lambda: DynamoCatalog(dynamodb, missing).get_item("u1", image_id),
+        lambda: DynamoCatalog(dynamodb, missing).add_attempt("u1", image_id, 0),
+        lambda: DynamoUsers(dynamodb, missing).get_user_by_name("alice"),
+        lambda: build(stack.settings(dynamodb_table=missing)).images.process_upload(
+            keys.original_key("u1", image_id, "a.jpg")
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert error_code(caught.value) == "ResourceNotFoundException"

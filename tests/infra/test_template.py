@@ -108,6 +108,7 @@ def test_thumbnail_function_has_only_what_it_needs(template: dict[str, Any]) -> 
     assert grants(template, "ThumbnailFunction") == {
         ("s3:GetObject", BUCKET_ARN + "/uploads/*"),
         ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
+        ("s3:DeleteObject", BUCKET_ARN + "/thumbnails/*"),  # item deleted mid-processing
         ("dynamodb:GetItem", table),
         ("dynamodb:UpdateItem", table),
     }
@@ -118,6 +119,7 @@ def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
     assert grants(template, "SweeperFunction") == {
         ("s3:GetObject", BUCKET_ARN + "/uploads/*"),
         ("s3:PutObject", BUCKET_ARN + "/thumbnails/*"),
+        ("s3:DeleteObject", BUCKET_ARN + "/thumbnails/*"),  # item deleted mid-processing
         ("s3:ListBucket", BUCKET_ARN),
         ("dynamodb:GetItem", table),
         ("dynamodb:UpdateItem", table),
@@ -125,6 +127,22 @@ def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
     }
     events = functions(template)["SweeperFunction"]["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
+
+
+def test_failure_consumer_has_only_what_it_needs(template: dict[str, Any]) -> None:
+    table = resource_text(TABLE_ARN)
+    queue = resource_text({"Fn::GetAtt": ["ThumbnailFailureQueue", "Arn"]})
+    assert grants(template, "ThumbnailFailureFunction") == {
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("sqs:ReceiveMessage", queue),
+        ("sqs:DeleteMessage", queue),
+        ("sqs:GetQueueAttributes", queue),
+    }
+    events = functions(template)["ThumbnailFailureFunction"]["Events"]
+    assert [(e["Type"], e["Properties"]["Queue"]) for e in events.values()] == [
+        ("SQS", {"Fn::GetAtt": ["ThumbnailFailureQueue", "Arn"]})
+    ]
 
 
 def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> None:
@@ -146,6 +164,5 @@ def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> 
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
-        "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     }

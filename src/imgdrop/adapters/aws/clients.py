@@ -36,7 +36,12 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
-NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "ResourceNotFoundException"})
+# A missing S3 object: NoSuchKey (GetObject), "404"/"NotFound" (HeadObject has no error body).
+# Not DynamoDB's ResourceNotFoundException: it means the TABLE is missing (misconfiguration),
+# never a missing item (GetItem answers without "Item"), so it propagates like AccessDenied.
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# A DynamoDB ConditionExpression did not hold.
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def aws_clients(settings: Settings) -> tuple[Any, Any]:

@@ -13,14 +13,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from imgdrop.adapters.aws.clients import domain_errors, error_code
+from imgdrop.adapters.aws.clients import CONDITION_FAILED, domain_errors, error_code
 from imgdrop.adapters.aws.dynamo_codec import from_attributes, to_attributes, value
 from imgdrop.adapters.aws.dynamo_users import DynamoUsers
 from imgdrop.core.errors import AlreadyDone, Conflict, NotFound
 from imgdrop.core.keys import decode_cursor, encode_cursor
 from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 # `status` is a DynamoDB reserved word: every expression names it through #status.
 IS_PROCESSING = "attribute_exists(userId) AND #status = :processing"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from imgdrop.adapters.aws.clients import domain_errors, error_code
+from imgdrop.adapters.aws.clients import CONDITION_FAILED, domain_errors, error_code
 from imgdrop.adapters.aws.dynamo_codec import from_attributes, to_attributes
 from imgdrop.core.errors import Conflict, NotFound
 from imgdrop.core.records import Session, User
@@ -71,7 +71,7 @@ class DynamoUsers:
                 condition="attribute_not_exists(userId)",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == CONDITION_FAILED:
                 raise Conflict("username taken") from None
             raise
 
