@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from imgdrop.adapters.aws.s3_blobs import S3BlobStore
-from imgdrop.core.errors import NotFound
+from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
+from imgdrop.core.errors import ImgdropError, NotFound
 from imgdrop.ports import UploadForm
+from imgdrop.web import blob_routes
 
 KEY = "uploads/u1/01JDQ0000000000000000000AB-cat.jpg"
 
@@ -32,17 +39,31 @@ def post_form(store: Any, form: UploadForm, data: bytes, content_type: str) -> N
     posted.commit(form.fields["Content-Type"])
 
 
-def fetch(store: Any, url: str) -> tuple[bytes, str]:
-    """GET a download URL; (body, served content type)."""
+def get_url(store: Any, url: str) -> httpx.Response:
+    """GET a download URL: from S3 itself, or through the app's real `/_blobs` route (local)."""
     if isinstance(store, S3BlobStore):
-        response = httpx.get(url)
-        assert response.status_code == 200, response.text
-        return response.content, response.headers["content-type"]
-    parts = urlsplit(url)
-    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    key = unquote(parts.path.split(f"/_blobs/{store.bucket}/", 1)[1])
-    path = store.open_download(key, int(query["exp"]), query["ct"], query["sig"])
-    return path.read_bytes(), query["ct"]
+        return httpx.get(url)
+    app = FastAPI()
+    app.state.runtime = SimpleNamespace(blobs=store)  # all the GET route reads
+    app.include_router(blob_routes.router)
+
+    @app.exception_handler(ImgdropError)
+    async def as_status(request: Request, exc: ImgdropError) -> JSONResponse:
+        return JSONResponse({"error": exc.code}, exc.http_status)
+
+    async def get() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+            return await client.get(url)
+
+    with ThreadPoolExecutor(1) as pool:  # a private event loop, whatever loop the caller runs
+        return pool.submit(asyncio.run, get()).result(timeout=60)
+
+
+def fetch(store: Any, url: str) -> tuple[bytes, str]:
+    """GET a download URL; (body, content type the server actually sent)."""
+    response = get_url(store, url)
+    assert response.status_code == 200, response.text
+    return response.content, response.headers["content-type"]
 
 
 def policy_conditions(form: UploadForm) -> tuple[dict[str, Any], set[tuple[Any, ...]]]:
@@ -102,3 +123,14 @@ def test_download_url_serves_bytes_with_pinned_type(blobs: Any) -> None:
     body, served = fetch(blobs, url)
     assert body == b"\x89PNGbytes"
     assert served == "image/png"
+
+
+def test_local_download_type_cannot_be_changed_by_the_client(tmp_path: Path) -> None:
+    """Local store only: moto does not check presigned-URL signatures (real S3 does)."""
+    store = FilesystemBlobStore(tmp_path / "blobs", b"contract-secret", "http://testserver")
+    store.put("uploads/u1/x.png", b"\x89PNGbytes", "application/octet-stream")
+    url = store.download_url("uploads/u1/x.png", 120, "image/png")
+    assert "ct=image%2Fpng" in url and get_url(store, url).status_code == 200
+    tampered = get_url(store, url.replace("ct=image%2Fpng", "ct=image%2Fgif"))
+    assert tampered.status_code == 403, tampered.text
+    assert not tampered.content.startswith(b"\x89PNG")

@@ -54,10 +54,11 @@ def test_b_cannot_list_read_or_delete_a_images(
 
 
 def test_b_cannot_upload_into_a_prefix(
-    shared_server: ServerProcess, pair: tuple[ApiUser, ApiUser]
+    shared_server: ServerProcess, pair: tuple[ApiUser, ApiUser], a_items: list[dict[str, Any]]
 ) -> None:
     a, b = pair
-    created = start_upload(b, b"x" * 500, f"../{a.user_id}/x.jpg", "image/jpeg")
+    b_name = f"../{a.user_id}/x.jpg"
+    created = start_upload(b, b"x" * 500, b_name, "image/jpeg")
     assert created.status_code == 201
     assert created.json()["originalKey"].startswith(f"uploads/{b.user_id}/")
     before = stored_files(shared_server.data_dir)
@@ -65,7 +66,11 @@ def test_b_cannot_upload_into_a_prefix(
     a_key = f"uploads/{a.user_id}/01J00000000000000000000000-x.jpg"
     assert post_form(form, make_jpeg(50, 50), fields={"key": a_key}).status_code == 403
     assert stored_files(shared_server.data_dir) == before
-    assert a.client.get("/api/images").json()["items"][0]["filename"] != "x.jpg"
+    # A sees exactly A's own images: B's item (and its name) never shows up for A.
+    a_list = a.client.get("/api/images", params={"limit": 100}).json()["items"]
+    assert {i["imageId"] for i in a_list} == {i["imageId"] for i in a_items}
+    assert not {b_name, "x.jpg"} & {i["filename"] for i in a_list}
+    assert a.client.get(f"/api/images/{created.json()['imageId']}").status_code == 404
 
 
 def bend(url: str, key: str, safe: str = "/") -> str:

@@ -10,6 +10,7 @@ import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from tests.fuzzing import fuzz_settings, mutate
 
 from imgdrop import decode
 from imgdrop.core.errors import ImgdropError
@@ -109,20 +110,10 @@ def test_a_truncated_progressive_jpeg_is_not_rewritten():
 _SEED = ENCODERS["pillow-420"](textured(120, 80, 4))
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@fuzz_settings(max_examples=300)
 @given(data=st.data())
 def test_fuzzed_streams_never_raise(data):
-    blob = bytearray(_SEED)
-    for _ in range(data.draw(st.integers(1, 8), label="edits")):
-        at = data.draw(st.integers(0, len(blob) - 1), label="at")
-        blob[at] = data.draw(st.integers(0, 255), label="byte")
-    cut = data.draw(st.integers(1, len(blob)), label="cut")
-    result = for_eighth_scale(bytes(blob[:cut]))
+    result = for_eighth_scale(mutate(data, _SEED))
     assert result is None or result.startswith(b"\xff\xd8")
 
 
@@ -144,18 +135,9 @@ def test_engine_output_is_the_same_with_and_without_the_rewrite(monkeypatch, ori
 _STRIP = ENCODERS["pillow-420"](textured(3300, 24, 6))  # wide enough for a 1/8 decode
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@fuzz_settings(max_examples=150)
 @given(data=st.data())
 def test_fuzzed_progressive_uploads_only_raise_imgdrop_errors(data):
-    blob = bytearray(_STRIP)
-    for _ in range(data.draw(st.integers(1, 8), label="edits")):
-        at = data.draw(st.integers(0, len(blob) - 1), label="at")
-        blob[at] = data.draw(st.integers(0, 255), label="byte")
-    cut = data.draw(st.integers(1, len(blob)), label="cut")
+    fuzzed = mutate(data, _STRIP)
     with contextlib.suppress(ImgdropError):  # anything else fails the test
-        make_thumbnails(bytes(blob[:cut]))
+        make_thumbnails(fuzzed)
