@@ -1,6 +1,7 @@
 """The one composition root: builds a Runtime (adapters + services) from Settings.
 
-Only this module imports adapters. Backends are chosen through the explicit BUILDERS dict.
+Only this module chooses adapters (web/blob_routes.py serves the local blob store's form and
+download routes, so it imports that adapter). Backends are chosen through the BUILDERS dict.
 """
 
 from __future__ import annotations

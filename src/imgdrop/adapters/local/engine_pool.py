@@ -1,4 +1,5 @@
-"""Runs the thumbnail engine in worker processes: both cores, and a crash stays contained."""
+"""Runs the thumbnail engine in worker processes (IMGDROP_WORKERS, default one per core); a
+crash stays contained."""
 
 from __future__ import annotations
 

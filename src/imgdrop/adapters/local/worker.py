@@ -1,6 +1,6 @@
 """LocalWorker: the durable in-process worker draining the SQLite job queue.
 
-Durability comes from the order of writes: the blob store renames the file into place, then the
+Durability comes from the order of writes: the blob store links the file into place, then the
 job row is committed; a job is only leased while it runs and deleted after the catalog says
 done/failed. A crash anywhere leaves either a job (re-run, idempotently) or a `processing` item
 whose original exists (re-queued by the start-up sweep).
