@@ -1,11 +1,12 @@
 """Build the Lambda deployment package: `python -m imgdrop.packaging --arch arm64 --out DIR`.
 
 The package is a directory (and optionally a .zip) holding imgdrop and its runtime dependencies
-(no dev dependencies) as manylinux wheels for the target architecture and Python 3.13, installed
-by `uv pip install --target`. pyvips-binary, pillow and pillow-heif ship manylinux_2_28 wheels
-for both architectures; pyvips itself is an sdist that builds as pure Python (cffi ABI mode).
-Every installed wheel's tags are then checked, so a build that compiled something for this
-machine instead of the target fails loudly rather than at the first cold start.
+(no dev dependencies, at the versions uv.lock pins) as manylinux wheels for the target
+architecture and Python 3.13, installed by `uv pip install --target`. pyvips-binary, pillow and
+pillow-heif ship manylinux_2_28 wheels for both architectures; pyvips itself is an sdist that
+builds as pure Python (cffi ABI mode). Every installed wheel's tags are then checked, so a build
+that compiled something for this machine instead of the target fails loudly rather than at the
+first cold start.
 """
 
 from __future__ import annotations
@@ -40,22 +41,20 @@ def build_package(
             capture_output=True,
         )
         wheel = next(Path(tmp).glob("imgdrop-*.whl"))
+        # The versions uv.lock pins (the ones the tests ran with), not a fresh resolution.
+        pinned = Path(tmp) / "requirements.txt"
         subprocess.run(
             [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--target",
-                str(out),
-                "--python-platform",
-                PLATFORMS[arch],
-                "--python-version",
-                PYTHON_VERSION,
-                str(wheel),
+                *(uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"),
+                *("--project", str(project), "--output-file", str(pinned)),
             ],
             check=True,
+            capture_output=True,
         )
+        target = ["--quiet", "--target", str(out), "--python-platform", PLATFORMS[arch]]
+        target += ["--python-version", PYTHON_VERSION]
+        subprocess.run([uv, "pip", "install", *target, "-r", str(pinned)], check=True)
+        subprocess.run([uv, "pip", "install", *target, "--no-deps", str(wheel)], check=True)
     _strip(out)
     check_wheel_tags(out, arch)
     if make_zip:
