@@ -39,16 +39,7 @@ class SqliteCatalog:
 
     def get_item(self, user_id: str, image_id: str) -> ImageItem:
         """One item; NotFound if absent or another user's."""
-        row = (
-            self.db.conn()
-            .execute(
-                "SELECT body FROM images WHERE userId = ? AND imageId = ?", (user_id, image_id)
-            )
-            .fetchone()
-        )
-        if row is None:
-            raise NotFound("no such image")
-        return ImageItem.from_dict(json.loads(row["body"]))
+        return ImageItem.from_dict(_body(self.db.conn(), user_id, image_id))
 
     def list_items(self, user_id: str, limit: int, cursor: str | None) -> Page:
         """Newest first, `limit` at a time."""
@@ -69,7 +60,7 @@ class SqliteCatalog:
     def _transition(self, user_id: str, image_id: str, changes: dict[str, object]) -> None:
         """processing -> final, as one conditional write (the DynamoDB ConditionExpression)."""
         with self.db.tx() as conn:
-            body = _locked_body(conn, user_id, image_id)
+            body = _body(conn, user_id, image_id)
             if body["status"] != PROCESSING:
                 raise AlreadyDone(f"image is already {body['status']}")
             body.update({k: v for k, v in changes.items() if v is not None})
@@ -90,7 +81,7 @@ class SqliteCatalog:
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
         """One more processing attempt of a processing item; returns the count."""
         with self.db.tx() as conn:
-            body = _locked_body(conn, user_id, image_id)
+            body = _body(conn, user_id, image_id)
             body["attempts"] = int(body.get("attempts", 0)) + 1
             conn.execute(
                 "UPDATE images SET body = ? WHERE userId = ? AND imageId = ?",
@@ -117,8 +108,8 @@ class SqliteCatalog:
         return [ImageItem.from_dict(json.loads(r["body"])) for r in rows]
 
 
-def _locked_body(conn: sqlite3.Connection, user_id: str, image_id: str) -> dict[str, Any]:
-    """The stored item inside a write transaction; NotFound if absent."""
+def _body(conn: sqlite3.Connection, user_id: str, image_id: str) -> dict[str, Any]:
+    """The stored item as a dict (in or out of a transaction); NotFound if absent."""
     row = conn.execute(
         "SELECT body FROM images WHERE userId = ? AND imageId = ?", (user_id, image_id)
     ).fetchone()
