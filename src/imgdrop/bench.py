@@ -264,7 +264,7 @@ def soak(corpus: Path | None, seconds: float, every: float = 10.0) -> str:
     """Loop the engine over the corpus for `seconds`; report RSS over time (markdown)."""
     import psutil
 
-    from imgdrop.imaging import make_thumbnails
+    from imgdrop.engine.pipeline import make_thumbnails
 
     with tempfile.TemporaryDirectory(prefix="imgdrop-soak-") as tmp:
         blobs = [

@@ -16,8 +16,9 @@ import pillow_heif
 import pyvips
 from PIL import Image, ImageOps
 
-from imgdrop.imaging import make_thumbnails, sniff_type
-from imgdrop.jpeg_scans import for_eighth_scale
+from imgdrop.engine.jpeg_scans import for_eighth_scale
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.sniff import sniff_type
 
 WIDTHS = (400, 200)
 pillow_heif.register_heif_opener()  # so naive Pillow can open HEIC, as a Pillow user would

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from imgdrop.core.errors import ImgdropError
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from imgdrop.services import WIDTHS, limits_from
 from imgdrop.settings import Settings
 

@@ -20,7 +20,8 @@ from imgdrop.core.errors import (
 )
 from imgdrop.core.keys import CONTENT_TYPES
 from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
-from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
+from imgdrop.engine.limits import Limits
+from imgdrop.engine.results import Thumbnails
 from imgdrop.ports import BlobStore, Catalog, UploadForm
 from imgdrop.settings import Settings
 
@@ -37,6 +38,13 @@ Engine = Callable[[bytes, Sequence[int], Limits], Thumbnails]
 def now_ms() -> int:
     """Wall-clock epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def make_thumbnails(data: bytes, widths: Sequence[int], limits: Limits) -> Thumbnails:
+    """The engine, imported on first use: the web app never loads pyvips or Pillow."""
+    from imgdrop.engine.pipeline import make_thumbnails as engine
+
+    return engine(data, widths, limits)
 
 
 def limits_from(settings: Settings) -> Limits:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from imgdrop.core.errors import ImgdropError, Unauthorized
 from imgdrop.core.keys import CONTENT_TYPES
-from imgdrop.imaging import sniff_type
+from imgdrop.engine.sniff import sniff_type
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
 

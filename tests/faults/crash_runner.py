@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from imgdrop.settings import load_settings
 from imgdrop.wiring import build_local
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from imgdrop.settings import load_settings
 from imgdrop.wiring import Runtime, build_local
 from tests.conftest import make_jpeg

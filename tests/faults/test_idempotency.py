@@ -12,7 +12,7 @@ import pytest
 
 from imgdrop.adapters.local.sqlite_queue import SqliteJobQueue
 from imgdrop.core.errors import AlreadyDone
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from imgdrop.ports import UploadForm
 from imgdrop.wiring import Runtime
 from tests.conftest import make_jpeg

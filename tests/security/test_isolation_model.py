@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from imgdrop.settings import load_settings
 from imgdrop.web.app import create_app
 from imgdrop.wiring import Runtime, build_local

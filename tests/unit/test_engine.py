@@ -9,7 +9,8 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageOps
 
-from imgdrop.imaging import Thumbnails, make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.results import Thumbnails
 
 RED, GREEN, BLUE, YELLOW = (230, 20, 20), (20, 200, 30), (20, 40, 230), (240, 230, 20)
 
@@ -119,7 +120,7 @@ def test_output_format_follows_the_source_or_is_jpeg(fmt, params, out):
 
 
 def test_tiff_becomes_jpeg_when_allowed():
-    from imgdrop.imaging import Limits
+    from imgdrop.engine.limits import Limits
 
     data = save(quadrants(), "TIFF")
     thumbs = make_thumbnails(data, limits=Limits(allowed_types=("tiff",)))

@@ -10,9 +10,9 @@ import pyvips
 import thumbhash
 from PIL import Image, ImageCms
 
-from imgdrop.decode import icc_is_srgb
-from imgdrop.imaging import make_thumbnails
-from imgdrop.placeholder import rgba_to_thumbhash
+from imgdrop.engine.colour import icc_is_srgb
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.placeholder import rgba_to_thumbhash
 
 D50 = (0.9642, 1.0, 0.8249)
 # D50-adapted primaries (rXYZ, gXYZ, bXYZ) and gamma of two wide-gamut RGB spaces.

@@ -19,8 +19,10 @@ from PIL import Image
 from tests.fuzzing import fuzz_settings, mutate
 
 from imgdrop.core.errors import ImgdropError, InvalidImage, TooLarge, UnsupportedType
-from imgdrop.decode import probe_header
-from imgdrop.imaging import Limits, make_thumbnails, sniff_type
+from imgdrop.engine.limits import Limits
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.probe import probe_header
+from imgdrop.engine.sniff import sniff_type
 
 
 def save(image: Image.Image, fmt: str, **params) -> bytes:

