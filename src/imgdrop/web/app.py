@@ -47,7 +47,7 @@ class SecurityHeaders:
     """Adds the security headers (and the CSP) to every response that lacks them.
 
     `/api/` answers carry tokens, CSRF tokens and signed URLs, and pages a user's gallery:
-    both are `Cache-Control: no-store`. Static files and blob downloads set their own caching.
+    both are `Cache-Control: no-store`. Static files and blob downloads keep their caching.
     """
 
     def __init__(self, app: ASGIApp, csp: str, hsts: bool = False) -> None:
@@ -67,8 +67,9 @@ class SecurityHeaders:
         if path.startswith("/api/"):
             headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
             headers.append((b"cache-control", b"no-store"))
-        elif b"cache-control" not in present and not path.startswith(("/static/", "/_blobs/")):
-            headers.append((b"cache-control", b"no-store"))  # pages, redirects, errors
+        elif b"cache-control" not in present and not path.startswith("/static/"):
+            # Pages, redirects, errors; a blob download sets its own (private, max-age).
+            headers.append((b"cache-control", b"no-store"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
