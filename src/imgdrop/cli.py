@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from imgdrop.core.errors import ImgdropError
-from imgdrop.settings import load_settings, settings_markdown
+from imgdrop.settings import Settings, load_settings, settings_markdown
 
 app = typer.Typer(
     help="imgdrop: photo uploads with thumbnails, locally or on AWS.",
@@ -50,20 +50,33 @@ def serve(
     )
     typer.echo(f"imgdrop is running at {settings.base_url}/  ({where}; Ctrl+C to stop)")
     try:
-        uvicorn.run(
-            create_app(runtime),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            proxy_headers=True,
-            server_header=False,
-            # Longer than clients' own idle expiry (httpx: 5 s, browsers: 60 s+), so a client
-            # never reuses a connection the server is closing at that instant (a ReadError
-            # seen in the load test with uvicorn's default of 5 s).
-            timeout_keep_alive=75,
-        )
+        uvicorn.run(create_app(runtime), **uvicorn_options(settings))
     finally:
         runtime.close()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.run() keywords: the HTTP edge's limits and the trusted proxies, from settings."""
+    from imgdrop.web.server import guarded_protocol
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "server_header": False,
+        # h11 with a header-read deadline and a connection cap (uvicorn has neither).
+        "http": guarded_protocol(settings.header_timeout_s, settings.max_connections),
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # Also answers 503 when more requests than this are still running.
+        "limit_concurrency": settings.max_connections + 1,
+        # X-Forwarded-For/-Proto only from the proxies named: anyone else could spoof them.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+        # Longer than clients' own idle expiry (httpx: 5 s, browsers: 60 s+), so a client
+        # never reuses a connection the server is closing at that instant (a ReadError
+        # seen in the load test with uvicorn's default of 5 s).
+        "timeout_keep_alive": 75,
+    }
 
 
 @app.command()

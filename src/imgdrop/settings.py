@@ -6,6 +6,7 @@ table (`imgdrop config --markdown`), and a test checks that every setting is doc
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -52,6 +53,18 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> str:
+    """Comma-separated IP addresses or CIDR networks (or `*`), checked, kept as text."""
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    for item in items:
+        if item != "*":
+            try:
+                ipaddress.ip_network(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+    return ",".join(items)
+
+
 def _types(raw: str) -> tuple[str, ...]:
     known = {"jpeg", "png", "webp", "gif", "avif", "heic", "tiff"}
     values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
@@ -70,6 +83,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
+    trusted_proxies: str = ""
+    max_connections: int = 500
+    header_timeout_s: int = 10
+    body_timeout_s: int = 30
+    body_min_rate: int = 1024
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 64 * 1024
     secret_key: str = ""
     workers: int = max(1, os.cpu_count() or 1)
     max_upload_bytes: int = 50 * MB
@@ -123,7 +143,39 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     "public_url": SettingDoc(
         _str,
         "URL browsers use to reach the app (default `http://HOST:PORT`); https enables "
-        "Secure cookies.",
+        "Secure cookies and HSTS.",
+    ),
+    "trusted_proxies": SettingDoc(
+        _networks,
+        "Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "`X-Forwarded-For`/`-Proto` headers are believed (`*` for any). Empty: none, the "
+        "client address is the TCP peer's.",
+    ),
+    "max_connections": SettingDoc(
+        _positive_int,
+        "Most open client connections; one more is answered 503 and closed at once.",
+    ),
+    "header_timeout_s": SettingDoc(
+        _positive_int,
+        "Seconds a client has to send a request's line and headers (from connecting, or "
+        "from its first byte on a kept-alive connection); then 408 and the connection closes.",
+    ),
+    "body_timeout_s": SettingDoc(
+        _positive_int,
+        "Longest pause, seconds, between two pieces of a request body; then 408.",
+    ),
+    "body_min_rate": SettingDoc(
+        _positive_int,
+        "Slowest accepted average request-body rate, bytes per second, after the first "
+        "BODY_TIMEOUT_S seconds of waiting for it; then 408.",
+    ),
+    "max_header_bytes": SettingDoc(
+        _positive_int, "Largest request line plus headers, bytes; more is refused 400."
+    ),
+    "max_body_bytes": SettingDoc(
+        _positive_int,
+        "Largest request body, bytes, on every route but the local blob store's upload "
+        "form (that one takes up to MAX_UPLOAD_BYTES); more, chunked included, is refused 413.",
     ),
     "secret_key": SettingDoc(
         _str,

@@ -63,6 +63,7 @@ def local_secret(settings: Settings) -> bytes:
         # Written aside, then linked into place: a crash can never leave an empty key behind.
         temp = path.with_name(f".secret.key.{os.getpid()}")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
             fh.flush()
@@ -73,11 +74,19 @@ def local_secret(settings: Settings) -> bytes:
             pass  # another process made it first; use theirs
         finally:
             temp.unlink()
+    path.chmod(0o600)  # a key written by an older version may be readable by others
     return path.read_text().strip().encode()
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` (and parents) if absent and make it 0700: only its owner may look in."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # mkdir's mode is masked by the umask; an older data dir may be 0755
+
+
 def _lock_data_dir(data_dir: Path) -> IO[str]:
-    handle = open(data_dir / ".lock", "w")  # noqa: SIM115 - held for the server's lifetime
+    fd = os.open(data_dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "w")  # held for the server's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -97,7 +106,7 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     from imgdrop.adapters.local.worker import LocalWorker
 
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     closers: list[Callable[[], None]] = []
     if start_worker:
         lock = _lock_data_dir(data_dir)

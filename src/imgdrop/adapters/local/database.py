@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -50,6 +51,24 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+def private_file(path: Path) -> None:
+    """Create `path` (if absent) and make it 0600 whatever the umask.
+
+    The catalog holds password hashes and session CSRF tokens. SQLite creates its -wal and
+    -shm files with the database file's mode, so they are 0600 too; ones a previous version
+    left readable are tightened here as well.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.chmod(0o600)
+
+
 class Database:
     """A SQLite file shared by threads: one connection per thread, WAL, a busy timeout.
 
@@ -61,6 +80,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[sqlite3.Connection] = set()

@@ -13,7 +13,17 @@ from imgdrop.core.errors import Forbidden
 
 
 def _sign(secret: bytes, message: str) -> str:
-    return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def same_signature(expected: str, sent: str | None) -> bool:
+    """Constant-time comparison of bytes: any text (non-ASCII, lone surrogates) is just unequal.
+
+    `hmac.compare_digest` raises TypeError on a `str` holding non-ASCII characters, which made
+    an odd signature a 500; compared as UTF-8 bytes it is a plain mismatch.
+    """
+    given = (sent or "").encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(expected.encode("ascii"), given)
 
 
 def iso(epoch_s: float) -> str:
@@ -56,7 +66,7 @@ def verify_policy(secret: bytes, fields: dict[str, str], bucket: str, now_s: flo
     policy_b64, signature = fields.get("policy", ""), fields.get("signature", "")
     if not policy_b64 or not signature:
         raise Forbidden("the upload form is missing its policy or signature")
-    if not hmac.compare_digest(_sign(secret, policy_b64), signature):
+    if not same_signature(_sign(secret, policy_b64), signature):
         raise Forbidden("the upload form's signature does not match (tampered form?)")
     doc: dict[str, Any] = json.loads(base64.b64decode(policy_b64))
     expires = datetime.strptime(doc["expiration"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
@@ -86,9 +96,7 @@ def verify_download(
     secret: bytes, key: str, expires_at_s: int, content_type: str, signature: str, now_s: float
 ) -> None:
     """Raises Forbidden unless the URL is signed by us and not expired."""
-    if not hmac.compare_digest(
-        sign_download(secret, key, expires_at_s, content_type), signature or ""
-    ):
-        raise Forbidden("bad signature")
+    if not same_signature(sign_download(secret, key, expires_at_s, content_type), signature):
+        raise Forbidden("this download link is not valid; reload the gallery")
     if expires_at_s <= now_s:
         raise Forbidden("this link has expired; reload the gallery")
