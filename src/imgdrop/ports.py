@@ -115,6 +115,9 @@ class Users(Protocol):
         Counted before the password is checked, so parallel guesses cannot share a count.
         """
 
+    def extend_lock(self, key: str, until_ms: int) -> None:
+        """Lock `key` until at least `until_ms` (a failure's lock runs from its verdict)."""
+
     def clear_attempts(self, key: str) -> None:
         """Forget the key's counted attempts (after a successful sign-in)."""
 

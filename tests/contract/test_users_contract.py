@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from tests.contract.conftest import make_table
 
+from imgdrop.adapters.aws.dynamo_users import DynamoUsers
 from imgdrop.core.errors import Conflict, NotFound
 from imgdrop.core.records import Session, User
 from imgdrop.core.throttle import Admission, Backoff
@@ -143,6 +145,10 @@ def test_a_stale_count_is_forgotten(users: Any) -> None:
 
 
 def test_parallel_attempts_each_get_their_own_count(users: Any) -> None:
+    if isinstance(users, DynamoUsers):
+        # moto applies an UpdateItem's condition without a lock (real DynamoDB is atomic),
+        # so parallel threads there test moto; the interleaving test below covers DynamoDB.
+        pytest.skip("moto's UpdateItem is not atomic under threads")
     backoff = Backoff(free=5, max_lock_ms=900_000, keep_ms=86_400_000)
     now = 5_000_000
     with ThreadPoolExecutor(12) as pool:
@@ -170,3 +176,39 @@ def test_purge_removes_ended_sessions_and_stale_throttling(users: Any) -> None:
             with pytest.raises(NotFound):
                 users.get_session(gone)
         assert users.get_login_failures("old") == (0, 0)
+
+
+def test_extend_lock_only_ever_later(users: Any) -> None:
+    backoff = Backoff(free=1, max_lock_ms=8_000, keep_ms=60_000)
+    users.begin_attempt("k", 1_000, backoff)  # locked until 2_000
+    users.extend_lock("k", 5_000)
+    users.extend_lock("k", 3_000)
+    assert users.get_login_failures("k") == (1, 5_000)
+    assert not users.begin_attempt("k", 4_000, backoff).admitted
+    users.extend_lock("never-counted", 9_000)
+    assert users.get_login_failures("never-counted") == (0, 0)
+
+
+def test_dynamodb_attempt_counted_by_another_first_is_read_again(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = DynamoUsers(*make_table(moto_url))
+    backoff = Backoff(free=5, max_lock_ms=900_000, keep_ms=86_400_000)
+    users.begin_attempt("target", 1_000, backoff)
+    real_read = users._attempts
+    reads: list[tuple[int, int, bool]] = []
+
+    def racing_read(key: str) -> tuple[int, int, bool]:
+        state = real_read(key)
+        reads.append(state)
+        if len(reads) == 1:  # a parallel attempt counts between our read and our write
+            monkeypatch.setattr(users, "_attempts", real_read)
+            assert users.begin_attempt(key, 1_000, backoff).failures == 2
+            monkeypatch.setattr(users, "_attempts", racing_read)
+        return state
+
+    monkeypatch.setattr(users, "_attempts", racing_read)
+    mine = users.begin_attempt("target", 1_000, backoff)
+    assert [r[0] for r in reads] == [1, 2]  # the stale write was refused, then read again
+    assert mine == Admission(True, 3, 1_000)
+    assert users.get_login_failures("target") == (3, 1_000)

@@ -20,7 +20,7 @@ class Backoff:
         """How long the `failures`-th counted attempt locks the key."""
         if failures < self.free:
             return 0
-        return min(1000 * 2 ** min(failures - self.free, 40), self.max_lock_ms)
+        return int(min(1000 * 2 ** min(failures - self.free, 40), self.max_lock_ms))
 
     def next_state(self, failures: int, locked_until: int, now_ms: int) -> Admission:
         """Admit (counting one more attempt) unless locked; the state to store either way."""

@@ -261,6 +261,22 @@ class DynamoUsers:
                     raise
         raise TooManyRequests("too many sign-ins at once; try again in a few seconds", 2)
 
+    def extend_lock(self, key: str, until_ms: int) -> None:
+        """Conditional: only ever later, and only for a key that is being counted."""
+        try:
+            with domain_errors("account"):
+                self.db.update_item(
+                    TableName=self.table,
+                    Key=_key("login", key.lower()),
+                    UpdateExpression="SET #b.lockedUntil = :u",
+                    ConditionExpression="attribute_exists(userId) AND #b.lockedUntil < :u",
+                    ExpressionAttributeNames={"#b": "body"},
+                    ExpressionAttributeValues={":u": value(until_ms)},
+                )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+
     def clear_attempts(self, key: str) -> None:
         """Forget the key."""
         self._delete(_key("login", key.lower()))

@@ -133,6 +133,14 @@ class SqliteUsers:
                 )
         return admission
 
+    def extend_lock(self, key: str, until_ms: int) -> None:
+        """Only ever later: a parallel longer lock is kept."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE login_failures SET lockedUntil = MAX(lockedUntil, ?) WHERE username = ?",
+                (until_ms, key.lower()),
+            )
+
     def clear_attempts(self, key: str) -> None:
         """Forget the key."""
         self.set_login_failures(key, 0, 0)
