@@ -9,7 +9,9 @@ of sign-ins can never starve the app's other requests or its memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import secrets
 import threading
 import time
@@ -26,6 +28,7 @@ from imgdrop.core.errors import TooManyRequests
 # (m=19 MiB, t=2, p=1).
 HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
 T = TypeVar("T")
+HASHING_NICE = 10
 
 
 class HashingBusy(TooManyRequests):
@@ -64,7 +67,9 @@ class HashingPool:
     def __init__(self, threads: int, queue: int, max_wait_ms: int) -> None:
         self.capacity = threads + queue
         self.max_wait_s = max_wait_ms / 1000
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            threads, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._lock = threading.Lock()
         self._admitted = 0
 
@@ -127,6 +132,13 @@ class Reservation:
         if not self.used:
             self.used = True
             self.pool._release()
+
+
+def _lower_priority() -> None:
+    """Hashing threads (and the lane threads argon2 starts from them) yield the CPU to
+    request handling: Linux gives each thread its own nice value, inherited by its children."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
 
 
 def _unless_late(deadline: float, fn: Callable[..., T], *args: object) -> T:
