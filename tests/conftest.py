@@ -123,7 +123,9 @@ class ServerProcess:
 class ApiUser:
     """A signed-up, signed-in API client (bearer token)."""
 
-    def __init__(self, base_url: str, username: str, password: str = "correct horse") -> None:
+    def __init__(
+        self, base_url: str, username: str, password: str = "correct horse battery staple"
+    ) -> None:
         self.base_url = base_url
         self.client = httpx.Client(base_url=base_url, timeout=30)
         signup = self.client.post("/api/signup", json={"username": username, "password": password})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imgdrop.core.records import DoneUpdate, ImageItem, Page, Session, User
+from imgdrop.core.throttle import Admission, Backoff
 
 
 @dataclass(frozen=True)
@@ -84,20 +85,50 @@ class Users(Protocol):
     def get_user_by_name(self, username: str) -> User:
         """Raises NotFound."""
 
+    def get_user(self, user_id: str) -> User:
+        """By userId; raises NotFound."""
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace the account's password hash; raises NotFound."""
+
+    def delete_user(self, user_id: str) -> None:
+        """Remove the account and every session of it; missing is not an error."""
+
     def put_session(self, session: Session) -> None:
         """Store a session or bearer token (by its hash)."""
 
     def get_session(self, token_hash: str) -> Session:
         """Raises NotFound when there is none; expiry is checked by Accounts, not here."""
 
+    def touch_session(self, token_hash: str, now_ms: int, idle_ms: int) -> None:
+        """Record use of a session (lastSeenAt); `idle_ms` lets a TTL follow the idle timeout."""
+
     def delete_session(self, token_hash: str) -> None:
         """Invalidate on the server; missing is not an error."""
+
+    def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+        """End every session of the user except the one hashed `keep`; returns how many."""
+
+    def begin_attempt(self, key: str, now_ms: int, backoff: Backoff) -> Admission:
+        """Atomically: refuse while `key` is locked, else count one attempt and store its lock.
+
+        Counted before the password is checked, so parallel guesses cannot share a count.
+        """
+
+    def extend_lock(self, key: str, until_ms: int) -> None:
+        """Lock `key` until at least `until_ms` (a failure's lock runs from its verdict)."""
+
+    def clear_attempts(self, key: str) -> None:
+        """Forget the key's counted attempts (after a successful sign-in)."""
 
     def get_login_failures(self, username: str) -> tuple[int, int]:
         """(consecutive failures, locked-until epoch ms) for throttling sign-in."""
 
     def set_login_failures(self, username: str, failures: int, locked_until_ms: int) -> None:
         """Record the throttling state (0, 0 resets it)."""
+
+    def purge_expired(self, now_ms: int, idle_ms: int, keep_ms: int) -> int:
+        """Delete ended sessions (absolute or idle) and throttling state unused for `keep_ms`."""
 
 
 @dataclass(frozen=True)

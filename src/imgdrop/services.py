@@ -253,6 +253,21 @@ class Images:
                 self._finish_failed(item, "the upload never arrived (its form expired)")
         return requeue
 
+    def delete_all(self, user_id: str) -> int:
+        """Remove every original, thumbnail and item of the user (account deletion); a count."""
+        removed = 0
+        cursor: str | None = None
+        while True:
+            page = self.catalog.list_items(user_id, MAX_PAGE, cursor)
+            for item in page.items:
+                self._remove_thumbnails([item.thumb200Key, item.thumb400Key])
+                self.blobs.delete(item.originalKey)
+                self.catalog.delete_item(user_id, item.imageId)
+                removed += 1
+            if not page.next_cursor:
+                return removed
+            cursor = page.next_cursor
+
 
 def _ext_format(key: str) -> str:
     ext = key.rsplit(".", 1)[-1].lower()

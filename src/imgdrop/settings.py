@@ -65,6 +65,23 @@ def _networks(raw: str) -> str:
     return ",".join(items)
 
 
+def _rates(raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError("must be rates like 20/minute;200/day") from None
+    return raw
+
+
+def _score(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 4:
+        raise ValueError("must be a zxcvbn score from 0 to 4")
+    return value
+
+
 def _types(raw: str) -> tuple[str, ...]:
     known = {"jpeg", "png", "webp", "gif", "avif", "heic", "tiff"}
     values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
@@ -99,6 +116,19 @@ class Settings:
     upload_expires_s: int = 600
     download_expires_s: int = 900
     session_days: int = 14
+    session_idle_minutes: int = 30
+    password_min_chars: int = 12
+    password_max_chars: int = 256
+    password_min_score: int = 3
+    signin_free_failures: int = 5
+    signin_max_lock_s: int = 900
+    signin_forget_s: int = 86_400
+    signin_address_limit: str = "60/minute;600/hour"
+    signup_address_limit: str = "20/minute;200/day"
+    device_token_days: int = 90
+    hash_threads: int = max(1, os.cpu_count() or 1)
+    hash_queue: int = 8
+    hash_wait_ms: int = 2000
     cookie_secure: str = "auto"
     job_max_attempts: int = 5
     stale_processing_s: int = 900
@@ -179,8 +209,9 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     ),
     "secret_key": SettingDoc(
         _str,
-        "Key that signs local upload forms and download URLs. Default: generated once and "
-        "kept in `DATA_DIR/secret.key`.",
+        "Key that signs local upload forms, download URLs and known-device tokens (set it "
+        "on AWS, or device tokens last only as long as each instance). Default: generated "
+        "once and kept in `DATA_DIR/secret.key`.",
     ),
     "workers": SettingDoc(_positive_int, "Thumbnail worker processes (default: one per core)."),
     "max_upload_bytes": SettingDoc(_positive_int, "Largest accepted upload, in bytes."),
@@ -201,6 +232,50 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."
     ),
     "session_days": SettingDoc(_positive_int, "Lifetime of a sign-in session or API token, days."),
+    "session_idle_minutes": SettingDoc(
+        _positive_int,
+        "A session or API token unused this long ends (besides its absolute lifetime).",
+    ),
+    "password_min_chars": SettingDoc(_positive_int, "Shortest accepted password, characters."),
+    "password_max_chars": SettingDoc(_positive_int, "Longest accepted password, characters."),
+    "password_min_score": SettingDoc(
+        _score,
+        "Least zxcvbn strength score (0-4) a new password needs; common, breached-list and "
+        "username-based passwords score low.",
+    ),
+    "signin_free_failures": SettingDoc(
+        _positive_int,
+        "Failed sign-ins per account (or per known device) before back-off starts; each "
+        "further one doubles the wait, from 1 s.",
+    ),
+    "signin_max_lock_s": SettingDoc(_positive_int, "Longest sign-in back-off, seconds."),
+    "signin_forget_s": SettingDoc(
+        _positive_int, "Failed sign-ins are forgotten this long after the last back-off ends."
+    ),
+    "signin_address_limit": SettingDoc(
+        _rates,
+        "Sign-in attempts per client address without a known-device token (moving windows, "
+        "`;`-separated).",
+    ),
+    "signup_address_limit": SettingDoc(
+        _rates, "Sign-ups per client address (moving windows, `;`-separated)."
+    ),
+    "device_token_days": SettingDoc(
+        _positive_int,
+        "Lifetime of the known-device token a successful sign-in returns (cookie and "
+        "`deviceToken`).",
+    ),
+    "hash_threads": SettingDoc(
+        _positive_int, "Password hashes computed at once (default: one per core)."
+    ),
+    "hash_queue": SettingDoc(
+        _positive_int,
+        "Password hashes that may wait for a hashing thread; beyond that sign-in and "
+        "sign-up answer 503 at once.",
+    ),
+    "hash_wait_ms": SettingDoc(
+        _positive_int, "Longest wait for a hashing thread before the answer is 503, ms."
+    ),
     "cookie_secure": SettingDoc(
         _choice("auto", "true", "false"),
         "Mark the session cookie Secure: `auto` does so when PUBLIC_URL is https.",
@@ -262,7 +337,7 @@ def settings_markdown() -> str:
         default = getattr(defaults, f.name)
         if isinstance(default, tuple):
             default = ",".join(default)
-        if f.name == "workers":
+        if f.name in {"workers", "hash_threads"}:
             default = "CPU count"
         shown = f"`{default}`" if default != "" else "(empty)"
         rows.append(f"| `{env_name(f.name)}` | {shown} | {SETTINGS_DOC[f.name].help} |")

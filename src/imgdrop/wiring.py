@@ -7,6 +7,8 @@ download routes, so it imports that adapter). Backends are chosen through the BU
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -84,6 +86,21 @@ def private_dir(path: Path) -> None:
     path.chmod(0o700)  # mkdir's mode is masked by the umask; an older data dir may be 0755
 
 
+def device_key(secret: bytes) -> bytes:
+    """The key that signs known-device tokens, derived so it never equals the form key."""
+    return hmac.new(secret, b"imgdrop known-device tokens", hashlib.sha256).digest()
+
+
+def aws_device_key(settings: Settings) -> bytes:
+    """IMGDROP_SECRET_KEY on AWS; without it, a per-process key (tokens die with it)."""
+    if settings.secret_key:
+        return device_key(settings.secret_key.encode())
+    log.warning(
+        "IMGDROP_SECRET_KEY is not set: known-device tokens only last as long as this process"
+    )
+    return secrets.token_bytes(32)
+
+
 def _lock_data_dir(data_dir: Path) -> IO[str]:
     fd = os.open(data_dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
     handle = os.fdopen(fd, "w")  # held for the server's lifetime
@@ -130,15 +147,9 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
         )
         blobs.listener = worker.notify
         closers.append(worker.stop)
-    return Runtime(
-        settings,
-        images,
-        Accounts(users, now_ms, settings.session_days),
-        blobs,
-        users,
-        worker,
-        closers,
-    )
+    accounts = Accounts(users, now_ms, settings, device_key(local_secret(settings)))
+    closers.append(accounts.close)
+    return Runtime(settings, images, accounts, blobs, users, worker, closers)
 
 
 def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
@@ -153,7 +164,8 @@ def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False
     images = Images(
         blobs, DynamoCatalog(dynamodb, settings.dynamodb_table), settings, engine=engine
     )
-    return Runtime(settings, images, Accounts(users, now_ms, settings.session_days), blobs, users)
+    accounts = Accounts(users, now_ms, settings, aws_device_key(settings))
+    return Runtime(settings, images, accounts, blobs, users, closers=[accounts.close])
 
 
 BUILDERS: dict[str, Callable[..., Runtime]] = {"local": build_local, "aws": build_aws}

@@ -48,11 +48,14 @@ def test_signup_login_upload_gallery_delete_over_http(
     with httpx.Client(base_url=api, timeout=30) as http:
         assert (
             http.post(
-                "/api/signup", json={"username": "Alice", "password": "correct horse"}
+                "/api/signup",
+                json={"username": "Alice", "password": "correct horse battery staple"},
             ).status_code
             == 201
         )
-        login = http.post("/api/login", json={"username": "alice", "password": "correct horse"})
+        login = http.post(
+            "/api/login", json={"username": "alice", "password": "correct horse battery staple"}
+        )
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Bearer {login.json()['token']}"}
         photo = make_jpeg(900, 600, seed=7)
@@ -117,7 +120,7 @@ def function_url_event(
 
 
 def test_web_handler_serves_the_api_through_mangum(lambda_runtime: Runtime) -> None:
-    creds = {"username": "bob_1", "password": "hunter22hunter22"}
+    creds = {"username": "bob_1", "password": "hunter22 orbit lagoon"}
     signup = aws_lambda.web_handler(function_url_event("POST", "/api/signup", creds), None)
     assert signup["statusCode"] == 201, signup
     login = aws_lambda.web_handler(function_url_event("POST", "/api/login", creds), None)

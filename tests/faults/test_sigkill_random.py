@@ -16,7 +16,7 @@ from tests.faults.faultlib import assert_thumbnail, snapshot
 
 ROUNDS = 8
 UPLOADERS = 3
-PASSWORD = "correct horse"
+PASSWORD = "correct horse battery staple"
 
 
 def upload_until_killed(url: str, token: str, seed: int, accepted: list[str]) -> None:

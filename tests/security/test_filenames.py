@@ -118,7 +118,9 @@ def test_gallery_page_never_contains_a_raw_hostile_name(
     image_id = namer.upload(make_jpeg(300, 200), XSS)["imageId"]
     assert namer.wait_final(image_id)["status"] == "done"
     with httpx.Client(base_url=shared_server.url) as browser:
-        login = browser.post("/api/login", json={"username": "namer", "password": "correct horse"})
+        login = browser.post(
+            "/api/login", json={"username": "namer", "password": "correct horse battery staple"}
+        )
         assert login.status_code == 200
         page = browser.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]

@@ -92,7 +92,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     client = SyncASGI(create_app(runtime))
     auth = {}
     for name in USERS:
-        creds = {"username": f"model_{name}", "password": "correct horse"}
+        creds = {"username": f"model_{name}", "password": "correct horse battery staple"}
         assert client.post("/api/signup", json=creds).status_code == 201
         token = client.post("/api/login", json=creds).json()["token"]
         client.client.cookies.clear()

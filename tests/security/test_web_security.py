@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ApiUser, ServerProcess, make_jpeg
 from tests.security.conftest import new_user
 
-PASSWORD = "correct horse"
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture

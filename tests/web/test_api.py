@@ -102,7 +102,9 @@ def check_error_cases(anon: httpx.Client, alice: ApiUser) -> None:
     cases = [
         (anon.get("/api/images"), 401, "unauthorized"),
         (
-            anon.post("/api/signup", json={"username": "alice", "password": "whatever123"}),
+            anon.post(
+                "/api/signup", json={"username": "alice", "password": "whatever else entirely"}
+            ),
             409,
             "conflict",
         ),
@@ -155,7 +157,9 @@ def test_cookie_session_needs_csrf_for_changes(server: ServerProcess) -> None:
 
 def check_csrf(browser: httpx.Client) -> None:
     """Cookie sessions: changes need X-CSRF-Token, reads do not."""
-    login = browser.post("/api/login", json={"username": "carol", "password": "correct horse"})
+    login = browser.post(
+        "/api/login", json={"username": "carol", "password": "correct horse battery staple"}
+    )
     cookie = login.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     upload = {"filename": "a.jpg", "contentType": "image/jpeg", "size": 100}
@@ -189,7 +193,9 @@ def test_restart_keeps_users_images_and_pending_jobs(tmp_path) -> None:  # type:
     user.client.close()
     try:
         with httpx.Client(base_url=second.url) as again:
-            login = again.post("/api/login", json={"username": "dave", "password": "correct horse"})
+            login = again.post(
+                "/api/login", json={"username": "dave", "password": "correct horse battery staple"}
+            )
             assert login.status_code == 200
             again.headers["Authorization"] = f"Bearer {login.json()['token']}"
             assert again.get(f"/api/images/{image_id}").json()["status"] == "done"

@@ -39,7 +39,7 @@ def test_sigkill_mid_processing_loses_nothing(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=second.url, timeout=30) as client:
             token = client.post(
-                "/api/login", json={"username": "erin", "password": "correct horse"}
+                "/api/login", json={"username": "erin", "password": "correct horse battery staple"}
             ).json()["token"]
             client.headers["Authorization"] = f"Bearer {token}"
             items = wait_all_final(client, ids)

@@ -78,6 +78,12 @@ class Session:
     createdAt: int
     expiresAt: int
     kind: Literal["cookie", "bearer"] = "cookie"
+    lastSeenAt: int = 0  # touched at most once a minute, for the idle timeout (0: createdAt)
+
+    @property
+    def last_active(self) -> int:
+        """When the session was last used (epoch ms), as far as the idle timeout knows."""
+        return max(self.lastSeenAt, self.createdAt)
 
 
 @dataclass

@@ -9,11 +9,14 @@ from pydantic import BaseModel, Field
 
 from imgdrop.core.records import ImageItem
 from imgdrop.web.auth import (
+    DEVICE_COOKIE,
     Caller,
     check_origin,
     clear_session_cookie,
+    client_address,
     current_caller,
     request_token,
+    set_device_cookie,
     set_session_cookie,
 )
 from imgdrop.wiring import Runtime
@@ -27,6 +30,16 @@ class Credentials(BaseModel):
 
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+
+
+class SignInBody(Credentials):
+    """Sign-in body; API/CLI clients send back the `deviceToken` of their last sign-in."""
+
+    deviceToken: str | None = Field(
+        default=None,
+        max_length=200,
+        description="known-device token from an earlier sign-in (browsers use the cookie)",
+    )
 
 
 class UploadRequest(BaseModel):
@@ -107,22 +120,31 @@ def get_config(request: Request) -> dict[str, Any]:
 
 
 @router.post("/signup", status_code=201, summary="Create an account")
-def signup(body: Credentials, request: Request) -> dict[str, str]:
-    """201 {userId, username}; 409 if the name is taken."""
+async def signup(body: Credentials, request: Request) -> dict[str, str]:
+    """201 {userId, username}; 400 weak password, 409 name taken, 429/503 with Retry-After."""
     rt = runtime(request)
     check_origin(request, rt.settings)
-    user = rt.accounts.signup(body.username, body.password)
+    user = await rt.accounts.signup(body.username, body.password, client_address(request))
     return {"userId": user.userId, "username": user.username}
 
 
-@router.post("/login", summary="Sign in: a bearer token and the session cookie")
-def login(body: Credentials, request: Request, response: Response) -> dict[str, str]:
-    """200 {token, userId, csrfToken} and Set-Cookie; 401 on bad credentials."""
+@router.post("/login", summary="Sign in: a bearer token, the session cookie, a device token")
+async def login(body: SignInBody, request: Request, response: Response) -> dict[str, str]:
+    """200 {token, userId, csrfToken, deviceToken} and Set-Cookie; 401; 429/503 Retry-After."""
     rt = runtime(request)
     check_origin(request, rt.settings)
-    token, session = rt.accounts.login(body.username, body.password)
-    set_session_cookie(response, request, rt.settings, token)
-    return {"token": token, "userId": session.userId, "csrfToken": session.csrfToken}
+    device = body.deviceToken or request.cookies.get(DEVICE_COOKIE)
+    signed_in = await rt.accounts.login(
+        body.username, body.password, client_address(request), device
+    )
+    set_session_cookie(response, request, rt.settings, signed_in.token)
+    set_device_cookie(response, request, rt.settings, signed_in.device_token)
+    return {
+        "token": signed_in.token,
+        "userId": signed_in.session.userId,
+        "csrfToken": signed_in.session.csrfToken,
+        "deviceToken": signed_in.device_token,
+    }
 
 
 @router.post("/logout", status_code=204, summary="Sign out (ends the session on the server)")
@@ -142,6 +164,53 @@ def logout(request: Request) -> Response:
 def me(caller: CallerDep) -> dict[str, str]:
     """{userId, csrfToken}."""
     return {"userId": caller.user_id, "csrfToken": caller.session.csrfToken}
+
+
+class PasswordChange(BaseModel):
+    """Change the password: the current one proves it is the owner."""
+
+    currentPassword: str = Field(max_length=1024)
+    newPassword: str = Field(max_length=1024)
+
+
+class PasswordConfirm(BaseModel):
+    """The account's password, to confirm a destructive change."""
+
+    password: str = Field(max_length=1024)
+
+
+@router.post("/account/password", summary="Change the password; ends every other session")
+async def change_password(
+    body: PasswordChange, caller: CallerDep, request: Request
+) -> dict[str, int]:
+    """200 {endedSessions}; 403 wrong current password; 400 weak new password."""
+    accounts = runtime(request).accounts
+    ended = await accounts.change_password(caller.session, body.currentPassword, body.newPassword)
+    return {"endedSessions": ended}
+
+
+@router.post("/account/signout-all", status_code=204, summary="Sign out everywhere")
+def signout_all(caller: CallerDep, request: Request) -> Response:
+    """204; every session and API token of the account ends, this one included."""
+    runtime(request).accounts.signout_all(caller.user_id)
+    response = Response(status_code=204)
+    clear_session_cookie(response)
+    return response
+
+
+@router.delete(
+    "/account",
+    status_code=204,
+    summary="Delete the account: every original, thumbnail, item and session",
+)
+async def delete_account(body: PasswordConfirm, caller: CallerDep, request: Request) -> Response:
+    """204 once everything is gone; 403 wrong password."""
+    rt = runtime(request)
+    await rt.accounts.delete_account(caller.session, body.password, rt.images.delete_all)
+    response = Response(status_code=204)
+    clear_session_cookie(response)
+    response.delete_cookie(DEVICE_COOKIE, path="/api/login")
+    return response
 
 
 @router.post(

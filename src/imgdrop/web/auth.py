@@ -12,6 +12,7 @@ from imgdrop.core.records import Session
 from imgdrop.settings import Settings
 
 COOKIE = "imgdrop_session"
+DEVICE_COOKIE = "imgdrop_device"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -54,9 +55,19 @@ def current_caller(request: Request) -> Caller:
     session = request.app.state.runtime.accounts.authenticate(token)
     if via_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent, session.csrfToken):
+        # Bytes, not str: compare_digest refuses non-ASCII str (a 500 before).
+        if not hmac.compare_digest(_raw(sent), _raw(session.csrfToken)):
             raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
     return Caller(session, token, via_cookie)
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn trusts only configured proxies)."""
+    return request.client.host if request.client else "unknown"
 
 
 def check_origin(request: Request, settings: Settings) -> None:
@@ -88,6 +99,21 @@ def set_session_cookie(
         samesite="lax",
         secure=cookie_secure(request, settings),
         path="/",
+    )
+
+
+def set_device_cookie(
+    response: Response, request: Request, settings: Settings, device_token: str
+) -> None:
+    """The known-device token: HttpOnly, sent only to the sign-in route."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_token,
+        max_age=settings.device_token_days * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request, settings),
+        path="/api/login",
     )
 
 

@@ -33,8 +33,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrfToken TEXT NOT NULL,
     createdAt INTEGER NOT NULL,
     expiresAt INTEGER NOT NULL,
-    kind TEXT NOT NULL
+    kind TEXT NOT NULL,
+    lastSeenAt INTEGER NOT NULL DEFAULT 0  -- SqliteUsers adds it to older files
 );
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (userId);
 CREATE TABLE IF NOT EXISTS login_failures (
     username TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
