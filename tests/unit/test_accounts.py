@@ -37,7 +37,9 @@ def setup(tmp_path: Path) -> Any:
     """(accounts, users, clock) with a 30 min idle timeout."""
     users = SqliteUsers(Database(tmp_path / "catalog.db"))
     clock = Clock()
-    settings = load_settings({}, data_dir=tmp_path, session_idle_minutes=30, hash_threads=2)
+    settings = load_settings(
+        {}, data_dir=tmp_path, session_idle_minutes=30, hash_threads=2, hash_wait_ms=120_000
+    )
     accounts = Accounts(users, clock, settings, b"k" * 32)
     yield accounts, users, clock
     accounts.close()
