@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import random
 import socket
 import subprocess
@@ -117,6 +118,13 @@ def own_server(workdir: Path) -> Iterator[tuple[str, int]]:
                 "--data-dir",
                 str(workdir / "data"),
             ],
+            # Every simulated user signs up from this one loopback address: lift the per-address
+            # sign-up/sign-in limits (they are tested in tests/security) for the load run.
+            env={
+                **os.environ,
+                "IMGDROP_SIGNUP_ADDRESS_LIMIT": "100000/minute",
+                "IMGDROP_SIGNIN_ADDRESS_LIMIT": "100000/minute",
+            },
             stdout=log,
             stderr=log,
         )

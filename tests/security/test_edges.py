@@ -51,7 +51,9 @@ def test_every_api_answer_is_no_store(shared_server: ServerProcess, user: ApiUse
             user.client.get("/api/images"),
             user.client.get("/api/images/01HZZZZZZZZZZZZZZZZZZZZZZZ"),  # 404
             anonymous.get("/api/me"),  # 401
-            anonymous.post("/api/login", json={"username": "edgy", "password": "correct horse battery staple"}),
+            anonymous.post(
+                "/api/login", json={"username": "edgy", "password": "correct horse battery staple"}
+            ),
             anonymous.post("/api/login", json={"username": "edgy", "password": "wrong"}),
             anonymous.post("/api/login", content=b"x" * 70_000),  # 413
             anonymous.get("/api/no-such-thing"),
@@ -103,7 +105,9 @@ def login_cookie_is_secure(server: ServerProcess) -> bool:
     """Sign in over plain http claiming (X-Forwarded-Proto) that a proxy got it over https."""
     client = httpx.Client(base_url=server.url, timeout=30)
     try:
-        client.post("/api/signup", json={"username": "proxied", "password": "correct horse battery staple"})
+        client.post(
+            "/api/signup", json={"username": "proxied", "password": "correct horse battery staple"}
+        )
         signed = client.post(
             "/api/login",
             json={"username": "proxied", "password": "correct horse battery staple"},
@@ -258,7 +262,8 @@ def test_a_full_disk_answers_507_with_a_generic_message(tmp_path: Path) -> None:
         statuses = set()
         for n in range(20):
             answer = person.client.post(
-                "/api/signup", json={"username": f"late{n}", "password": "correct horse battery staple"}
+                "/api/signup",
+                json={"username": f"late{n}", "password": "correct horse battery staple"},
             )
             statuses.add(answer.status_code)
             if answer.status_code == 507:
@@ -266,7 +271,8 @@ def test_a_full_disk_answers_507_with_a_generic_message(tmp_path: Path) -> None:
                 break
         assert 507 in statuses and statuses <= {201, 507}, statuses
         signin = httpx.post(
-            f"{server.url}/api/login", json={"username": "filler", "password": "correct horse battery staple"}
+            f"{server.url}/api/login",
+            json={"username": "filler", "password": "correct horse battery staple"},
         )
         assert signin.status_code in {200, 507}, signin.text
         if signin.status_code == 507:

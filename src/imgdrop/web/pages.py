@@ -47,7 +47,18 @@ def install(app: FastAPI) -> None:
         session = page_session(request)
         if session is None:
             return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
-        return render(request, "gallery.html", csrf_token=session.csrfToken)
+        return render(request, "gallery.html", csrf_token=session.csrfToken, signed_in=True)
+
+    @app.get("/account", include_in_schema=False)
+    def account(request: Request) -> Response:
+        session = page_session(request)
+        if session is None:
+            return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+        try:
+            user = request.app.state.runtime.accounts.users.get_user(session.userId)
+        except ImgdropError:
+            return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+        return render(request, "account.html", csrf_token=session.csrfToken, username=user.username)
 
     @app.get("/upload", include_in_schema=False)
     def upload() -> Response:
