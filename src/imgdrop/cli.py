@@ -122,7 +122,7 @@ def bench(
 ) -> None:
     """Benchmark the engine against naive Pillow, the decode floor and sharp.
 
-    Example: imgdrop bench --corpus ../shared/corpus
+    Example: imgdrop bench --corpus ~/Pictures --repeat 3
     """
     from imgdrop.bench import run_bench
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,20 @@ def test_bad_settings_are_one_line_not_a_traceback_in_every_command(tmp_path: Pa
         assert result.stderr.strip().splitlines() == [
             "imgdrop: IMGDROP_MAX_PIXELS='lots': invalid literal for int() with base 10: 'lots'"
         ]
+
+
+def test_bench_without_djpeg_reports_it_missing_instead_of_crashing(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "beach.jpg").write_bytes(make_jpeg(800, 600))
+    # A PATH with only what bench needs besides djpeg (taskset pins the throughput workers).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    taskset = shutil.which("taskset")
+    assert taskset, "taskset (util-linux) is part of every Debian install"
+    (bin_dir / "taskset").symlink_to(taskset)
+    result = imgdrop("bench", "--corpus", str(corpus), "--repeat", "1", env={"PATH": str(bin_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "| floor_djpeg | not run: djpeg not found" in result.stdout
+    assert "| engine |" in result.stdout
