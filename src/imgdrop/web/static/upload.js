@@ -109,7 +109,9 @@ export class UploadQueue {
 
   refresh() {
     const active = this.active;
-    if (this.wasActive && !active) this.folded = true; // all settled: fold the list away
+    // All settled: fold the list away, unless a row still offers Retry.
+    const waitingForRetry = this.entries.some((entry) => entry.state === "interrupted");
+    if (this.wasActive && !active && !waitingForRetry) this.folded = true;
     this.wasActive = active;
     renderSummary(this.summary, this.entries, this);
     this.hooks.onChange?.();
