@@ -30,7 +30,9 @@ export class Viewer {
     $("viewer-delete").addEventListener("click", () => this.remove());
     this.dialog.addEventListener("click", (event) => { if (event.target === this.dialog) this.dialog.close(); });
     this.dialog.addEventListener("close", () => this.stopLoading());
-    this.dialog.addEventListener("keydown", (event) => {
+    // On the document: a button that becomes disabled (the last photo) drops the focus.
+    document.addEventListener("keydown", (event) => {
+      if (!this.dialog.open) return;
       if (event.key === "ArrowLeft") { event.preventDefault(); this.step(-1); }
       if (event.key === "ArrowRight") { event.preventDefault(); this.step(1); }
     });
