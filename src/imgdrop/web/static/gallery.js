@@ -25,18 +25,28 @@ const isProblem = (item) => item.status === "failed";
 function showItem(item, where = "append") {
   const known = items.get(item.imageId);
   items.set(item.imageId, item);
-  const fresh = renderTile(item, { eager: grid.children.length < EAGER_TILES && !known });
-  fresh.querySelector(".tile-check").checked = selected.has(item.imageId);
   const old = tileOf(item.imageId);
-  if (old) {
-    fresh.querySelector("img")?.setAttribute("loading", old.querySelector("img")?.loading || "lazy");
-    old.replaceWith(fresh);
-  } else if (where === "sorted") insertSorted(fresh);
+  const fresh = renderTile(item);
+  fresh.querySelector(".tile-check").checked = selected.has(item.imageId);
+  if (old) old.replaceWith(fresh);
+  else if (where === "sorted") insertSorted(fresh);
   else grid.append(fresh);
+  markFirstRow();
   if (item.status === "processing") schedulePoll();
   if (known && known.status !== item.status) refreshCount();
   queue?.itemChanged(item);
   afterChange();
+}
+
+// The first row is on screen at once: lazy loading would only delay it.
+function markFirstRow() {
+  [...grid.children].slice(0, EAGER_TILES).forEach((tile) => {
+    const img = tile.querySelector("img");
+    if (img && img.loading !== "eager") {
+      img.loading = "eager";
+      img.fetchPriority = "high";
+    }
+  });
 }
 
 // New uploads land in newest-first order: imageIds are time-ordered, so they sort as strings.

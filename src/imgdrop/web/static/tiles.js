@@ -24,7 +24,7 @@ function el(tag, className, text) {
   return node;
 }
 
-function thumbnail(item, eager) {
+function thumbnail(item) {
   const open = el("button", "tile-media tile-open");
   open.type = "button";
   open.dataset.action = "open";
@@ -32,9 +32,7 @@ function thumbnail(item, eager) {
   const img = document.createElement("img");
   img.alt = item.filename;
   img.decoding = "async";
-  // The first row is on screen at once: lazy loading would only delay it.
-  img.loading = eager ? "eager" : "lazy";
-  if (eager) img.fetchPriority = "high";
+  img.loading = "lazy"; // the gallery makes the first row eager
   img.sizes = SIZES;
   img.srcset = `${item.urls.thumb200} 200w, ${item.urls.thumb400} 400w`;
   img.src = item.urls.thumb200;
@@ -75,14 +73,14 @@ function selector(item) {
 }
 
 // A fresh <li> for `item` (replace the old one when its status changes).
-export function renderTile(item, { eager = false } = {}) {
+export function renderTile(item) {
   const tile = el("li", "tile");
   tile.dataset.id = item.imageId;
   tile.dataset.status = item.status;
   const { label, reason } = describe(item);
   tile.dataset.kind = label.toLowerCase();
   const ready = item.status === "done" && item.urls;
-  tile.append(ready ? thumbnail(item, eager) : pending(item), selector(item));
+  tile.append(ready ? thumbnail(item) : pending(item), selector(item));
 
   const meta = el("div", "tile-meta");
   const name = el("p", "tile-name", item.filename);
