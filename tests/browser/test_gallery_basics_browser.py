@@ -84,7 +84,7 @@ def test_count_filter_remove_failed_and_bulk_delete(
     expect(page.locator("li.tile:visible")).to_have_count(3)
     expect(count).to_have_text("3 photos")
 
-    page.get_by_role("button", name="Select").click()
+    page.get_by_role("button", name="Select", exact=True).click()
     page.get_by_label("Select good0.jpg").check()
     page.get_by_label("Select good2.jpg").check()
     expect(page.locator("#selection-count")).to_have_text("2 selected")
