@@ -192,3 +192,51 @@ def test_client_sends_the_files_sha256(page: Page, server_url: str, tmp_path: Pa
     assert body["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert "allowDuplicate" not in body
     expect(state_of(page, "hash-me.jpg")).to_have_text("Ready", timeout=30_000)
+
+
+def answer_as_duplicate(page: Page, base_url: str, filename: str) -> list[dict[str, object]]:
+    """Until the server's duplicate check is on main, answer POST /api/uploads for `filename`
+    as the agreed contract does for a second copy (200, duplicate, the existing item); a body
+    with allowDuplicate goes through to the real server. Returns the bodies seen."""
+    bodies: list[dict[str, object]] = []
+
+    def handle(route: Route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        bodies.append(body)
+        if body.get("filename") != filename or body.get("allowDuplicate"):
+            route.continue_()
+            return
+        listing = page.request.get(f"{base_url}/api/images").json()["items"]
+        existing = next(i for i in listing if i["filename"] == filename)
+        route.fulfill(
+            status=200,
+            json={
+                "duplicate": True,
+                "imageId": existing["imageId"],
+                "originalKey": existing["originalKey"],
+                "image": existing,
+                "upload": None,
+            },
+        )
+
+    page.route(re.compile(r"/api/uploads$"), handle)
+    return bodies
+
+
+def test_duplicate_row_and_upload_anyway(page: Page, server_url: str, tmp_path: Path) -> None:
+    api_sign_in(page, server_url, "dup")
+    photo = landscape_jpeg(tmp_path / "twice.jpg")
+    page.locator("#file-input").set_input_files([photo])
+    expect(state_of(page, "twice.jpg")).to_have_text("Ready", timeout=30_000)
+    page.get_by_role("button", name="Clear finished").click()
+    bodies = answer_as_duplicate(page, server_url, "twice.jpg")
+    page.locator("#file-input").set_input_files([photo])
+    expect(state_of(page, "twice.jpg")).to_have_text("Duplicate")
+    expect(page.locator("#uploads-summary")).to_have_text(re.compile(r"· 1 duplicate$"))
+    expect(page.locator("li.tile")).to_have_count(1)  # the existing item, not a second one
+    page.get_by_role("button", name="Show list").click()
+    page.get_by_role("button", name="Upload twice.jpg anyway").click()
+    expect(state_of(page, "twice.jpg")).to_have_text("Ready", timeout=30_000)
+    assert bodies[-1]["allowDuplicate"] is True
+    assert bodies[-1]["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    expect(page.locator("li.tile")).to_have_count(2)
