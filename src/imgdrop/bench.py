@@ -33,6 +33,8 @@ from imgdrop.bench_contenders import (
 
 REPO = Path(__file__).resolve().parents[2]
 SHARP_SCRIPT = REPO / "bench" / "sharp_idiomatic.mjs"
+# Why a contender can have no rows at all (the report says so instead of crashing).
+MISSING = {"floor_djpeg": "djpeg not found (apt-get install libjpeg-turbo-progs)"}
 LARGE_PIXELS = 10_000_000
 
 
@@ -199,6 +201,9 @@ def _table(results: dict, files: list[Path], pixels: dict[str, int]) -> list[str
     ]
     for n in names:
         rows = results[n].values()
+        if not rows:  # e.g. floor_djpeg on a machine without djpeg: say so, do not divide by 0
+            lines.append(f"| {n} | not run: {MISSING.get(n, 'no image it could read')} | - | - |")
+            continue
         total_ms = sum(statistics.median(r["ms"]) for r in rows)
         lines.append(
             f"| {n} | {1000 * len(rows) / total_ms:.1f} | "

@@ -9,15 +9,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from imgdrop.core.errors import ImgdropError
 from imgdrop.settings import Settings, load_settings, settings_markdown
+
+
+class PlainUsage(TyperCommand):
+    """Usage lines as in `gh`/`docker`: `PATH...`, without typer's `{PATH}` braces."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage pieces with braces dropped."""
+        return [p.replace("{", "").replace("}", "") for p in super().collect_usage_pieces(ctx)]
+
 
 app = typer.Typer(
     help="imgdrop: photo uploads with thumbnails, locally or on AWS.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: `PATH...` and `--out DIR`, not rich's `<list[Path]>` type labels.
+    rich_markup_mode=None,
 )
 
 
@@ -79,50 +91,119 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def thumbnail(
-    files: Annotated[list[Path], typer.Argument(help="Image files", exists=False)],
-    out: Annotated[Path, typer.Option("--out", help="Writes OUT/200/… and OUT/400/…")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", hidden=True, show_default=False)],
+    out: Annotated[
+        Path, typer.Option("--out", help="Writes DIR/200/… and DIR/400/…", metavar="DIR")
+    ] = Path("thumbnails"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file")] = False,
 ) -> None:
-    """Make 200 and 400 px thumbnails offline.  Example: imgdrop thumbnail *.jpg --out thumbs"""
-    from imgdrop.offline import thumbnail_files
+    """Make 200 and 400 px thumbnails of image files offline; never overwrites a file.
 
-    failed = thumbnail_files(files, out, as_json, load_settings())
+    Each PATH is an image file or a folder, walked for images (by content, not by name).
+    Outputs keep their folders below the folder all inputs share (a/x.jpg and b/x.jpg stay
+    apart), and a name already taken gets a -1, -2… suffix.
+
+    Example: imgdrop thumbnail photos/ --out thumbs
+    """
+    from imgdrop.offline import thumbnail_paths
+
+    failed = thumbnail_paths(paths, out, as_json, load_settings())
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command()
-def upload(
-    files: Annotated[list[Path], typer.Argument(help="Image files to upload")],
-    server: Annotated[str, typer.Option(help="Server URL", envvar="IMGDROP_SERVER")] = (
-        "http://127.0.0.1:8000"
+def server_option(server: str | None) -> str:
+    """--server / IMGDROP_SERVER, else the server of the last `imgdrop login`."""
+    from imgdrop.credentials import default_server, normalise
+
+    return normalise(server) if server else default_server()
+
+
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Server URL [default: the last `imgdrop login`, else http://127.0.0.1:8000]",
+        envvar="IMGDROP_SERVER",
+        metavar="URL",
+        show_default=False,
     ),
-    concurrency: Annotated[int, typer.Option(help="Uploads at once")] = 4,
-    wait: Annotated[bool, typer.Option(help="Wait until thumbnails are made")] = False,
+]
+
+
+@app.command()
+def login(
+    server: ServerOpt = None,
+    username: Annotated[
+        str | None, typer.Option(help="Account name (asked when missing)", metavar="NAME")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Sign in and keep the token (mode 0600) in your config folder for `imgdrop upload`.
+
+    Example: imgdrop login --server http://127.0.0.1:8000 --username ada --password-stdin
+    """
+    from imgdrop.cli_login import login_command
+
+    login_command(server_option(server), username, password_stdin)
+
+
+@app.command()
+def logout(server: ServerOpt = None) -> None:
+    """End the saved session on the server and delete its token.  Example: imgdrop logout"""
+    from imgdrop.cli_login import logout_command
+
+    raise typer.Exit(logout_command(server_option(server)))
+
+
+@app.command(cls=PlainUsage)
+def upload(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", hidden=True, show_default=False)],
+    server: ServerOpt = None,
+    concurrency: Annotated[
+        int, typer.Option(help="Uploads at once", min=1, max=16, metavar="N")
+    ] = 4,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until thumbnails are made")] = False,
+    allow_duplicates: Annotated[
+        bool,
+        typer.Option("--allow-duplicates", help="Upload files the gallery already has, too"),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file")] = False,
 ) -> None:
-    """Upload files with a progress bar (token from IMGDROP_TOKEN, else a sign-in prompt).
+    """Upload photos; files the gallery already has are skipped.
 
-    Example: IMGDROP_TOKEN=… imgdrop upload photos/*.jpg --server http://127.0.0.1:8000
+    Each PATH is an image file or a folder, walked for images (by content, not by name).
+
+    Signs in with IMGDROP_TOKEN, else the token `imgdrop login` saved. Prints one summary line
+    on stdout; the exit status is 1 when any file failed.
+
+    Example: imgdrop upload ~/Pictures/holiday --server http://127.0.0.1:8000
     """
-    from imgdrop.uploader import upload_files
+    from imgdrop.upload_batch import upload_paths
 
-    failed = upload_files(files, server, concurrency, wait, as_json)
+    failed = upload_paths(
+        paths, server_option(server), concurrency, wait, as_json, allow_duplicates
+    )
     raise typer.Exit(1 if failed else 0)
 
 
 @app.command()
 def bench(
     corpus: Annotated[
-        Path | None, typer.Option(help="Folder of images (default: generated)")
+        Path | None, typer.Option(help="Folder of images (default: generated)", metavar="DIR")
     ] = None,
-    repeat: Annotated[int, typer.Option(help="Runs per image (median is reported)")] = 5,
-    out: Annotated[Path | None, typer.Option(help="Also write the Markdown report here")] = None,
+    repeat: Annotated[
+        int, typer.Option(help="Runs per image (median is reported)", metavar="N")
+    ] = 5,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the Markdown report here", metavar="FILE")
+    ] = None,
 ) -> None:
     """Benchmark the engine against naive Pillow, the decode floor and sharp.
 
-    Example: imgdrop bench --corpus ../shared/corpus
+    Example: imgdrop bench --corpus ~/Pictures --repeat 3
     """
     from imgdrop.bench import run_bench
 

@@ -115,6 +115,7 @@ class Settings:
     allowed_types: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "heic")
     upload_expires_s: int = 600
     download_expires_s: int = 900
+    count_scan_limit: int = 10_000
     session_days: int = 14
     session_idle_minutes: int = 30
     password_min_chars: int = 12
@@ -230,6 +231,10 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     ),
     "download_expires_s": SettingDoc(
         _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."
+    ),
+    "count_scan_limit": SettingDoc(
+        _positive_int,
+        "Most items GET /api/images/count reads per call; past it the count says `capped`.",
     ),
     "session_days": SettingDoc(_positive_int, "Lifetime of a sign-in session or API token, days."),
     "session_idle_minutes": SettingDoc(

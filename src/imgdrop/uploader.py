@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import getpass
-import json
-import mimetypes
-import os
-import sys
+import contextlib
+import io
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from imgdrop.core.errors import ImgdropError, Unauthorized
-from imgdrop.core.keys import CONTENT_TYPES
-from imgdrop.engine.sniff import sniff_type
+from imgdrop.core.errors import ImgdropError
+from imgdrop.file_walk import image_type, sha256_of
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
+RETRIES = 3  # network errors and 5xx answers are retried this often, with back-off
+BACKOFF_S = 0.5
+
+
+class Fatal(ImgdropError):
+    """A problem every remaining file would hit too (server gone, token refused): said once."""
 
 
 def api_error(response: httpx.Response) -> str:
@@ -28,130 +30,179 @@ def api_error(response: httpx.Response) -> str:
     try:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}"
+        return f"The server answered HTTP {response.status_code}."
 
 
-def get_token(client: httpx.Client) -> str:
-    """IMGDROP_TOKEN, or sign in at a prompt."""
-    token = os.environ.get("IMGDROP_TOKEN")
-    if token:
-        return token
-    if not sys.stdin.isatty():
-        raise Unauthorized("set IMGDROP_TOKEN (no terminal to ask for a password)")
-    username = input("username: ")
-    password = getpass.getpass("password: ")
-    response = client.post("/api/login", json={"username": username, "password": password})
-    if response.status_code != 200:
-        raise Unauthorized(api_error(response))
-    return str(response.json()["token"])
+def unreachable(server: str, exc: Exception) -> Fatal:
+    """What to say when nothing answers at `server`."""
+    return Fatal(
+        f"Cannot reach {server} ({type(exc).__name__}). Is `imgdrop serve` running there? "
+        "Check --server or IMGDROP_SERVER."
+    )
 
 
-def content_type_of(path: Path, data: bytes) -> str:
-    """Decided from the bytes when we can, else from the name."""
-    sniffed = sniff_type(data)
-    if sniffed in CONTENT_TYPES:
-        return CONTENT_TYPES[sniffed]
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+def refused_token(server: str, source: str) -> Fatal:
+    """What to say when the server does not take the token."""
+    return Fatal(
+        f"{server} refused the token {source}. Sign in again with "
+        f"`imgdrop login --server {server}` (or set IMGDROP_TOKEN to a fresh token)."
+    )
 
 
-def upload_one(client: httpx.Client, path: Path, wait: bool) -> dict[str, Any]:
-    """Create the item, POST the bytes to the form, optionally wait for thumbnails."""
-    row: dict[str, Any] = {
-        "file": str(path),
-        "ok": False,
-        "imageId": None,
-        "status": None,
-        "error": None,
-    }
+@dataclass
+class Job:
+    """Everything the workers share: the signed-in client, limits, options and the stop flag."""
+
+    client: httpx.Client
+    server: str
+    token_source: str
+    config: dict[str, Any]
+    wait: bool = False
+    allow_duplicates: bool = False
+    on_bytes: Callable[[int], None] = lambda n: None
+    stop: threading.Event = field(default_factory=threading.Event)
+    fatal: Fatal | None = None
+
+
+class CountingFile(io.FileIO):
+    """A file that reports how many bytes were read from it (the progress bar's feed)."""
+
+    def __init__(self, path: Path, on_bytes: Callable[[int], None]) -> None:
+        super().__init__(path, "rb")
+        self.on_bytes = on_bytes
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read and report."""
+        data = super().read(size)
+        self.on_bytes(len(data) if data else 0)
+        return data or b""
+
+
+def request(job: Job, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One API call with retries on network errors and 5xx; refusals raise Fatal."""
+    for attempt in range(RETRIES + 1):
+        try:
+            response = job.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            if attempt == RETRIES:
+                raise unreachable(job.server, exc) from None
+        else:
+            if response.status_code == 401:
+                raise refused_token(job.server, job.token_source)
+            if response.status_code < 500 or attempt == RETRIES:
+                return response
+        time.sleep(BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+def local_problem(path: Path, size: int, content_type: str | None, config: dict[str, Any]) -> str:
+    """Why the server would refuse this file, said before sending it ("" when it looks fine)."""
+    if size == 0:
+        return "The file is empty."
+    limit = int(config.get("maxUploadBytes", 0))
+    if limit and size > limit:
+        return f"The file is {size:,} bytes; the limit is {limit:,} bytes."
+    if content_type is None:
+        return "This is not a photo imgdrop accepts (JPEG, PNG, WebP, GIF, AVIF or HEIC)."
+    accepted = config.get("acceptedTypes") or []
+    if accepted and content_type not in accepted:
+        return f"This server does not accept {content_type} files."
+    return ""
+
+
+def post_form(job: Job, path: Path, form: dict[str, Any]) -> httpx.Response:
+    """Multipart POST of the signed fields then the file, streamed from disk."""
+    sent = 0
+
+    def count(n: int) -> None:
+        nonlocal sent
+        sent += n
+        job.on_bytes(n)
+
+    with CountingFile(path, count) as handle:
+        try:
+            return httpx.post(
+                form["url"],
+                data=form["fields"],
+                files={"file": (path.name, handle, form["fields"].get("Content-Type"))},
+                timeout=TIMEOUT,
+            )
+        finally:
+            job.on_bytes(-sent)  # the caller counts the file once it is settled
+
+
+def upload_one(job: Job, path: Path) -> dict[str, Any]:
+    """Create the item, POST the bytes (retrying network errors), optionally wait."""
+    row: dict[str, Any] = {"file": str(path), "ok": False, "status": "failed"}
+    row.update(imageId=None, error=None, duplicate=False)
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        content_type = image_type(path)
+        problem = local_problem(path, size, content_type, job.config)
+        if problem:
+            row["error"] = problem
+            return row
+        body = {"filename": path.name, "contentType": content_type, "size": size}
+        body["sha256"] = sha256_of(path)
     except OSError as exc:
-        row["error"] = f"cannot read the file: {exc.strerror or exc}"
+        row["error"] = f"Cannot read the file: {exc.strerror or exc}."
         return row
-    created = client.post(
-        "/api/uploads",
-        json={
-            "filename": path.name,
-            "contentType": content_type_of(path, data),
-            "size": len(data),
-        },
-    )
-    if created.status_code != 201:
-        row["error"] = api_error(created)
-        return row
-    body = created.json()
-    row["imageId"] = body["imageId"]
-    form = body["upload"]
-    posted = httpx.post(
-        form["url"],
-        data=form["fields"],
-        timeout=TIMEOUT,
-        files={"file": (path.name, data, form["fields"]["Content-Type"])},
-    )
-    if posted.status_code not in (200, 201, 204):
-        row["error"] = api_error(posted)
-        return row
-    row["status"] = "processing"
-    if wait:
-        row["status"], row["error"] = wait_done(client, body["imageId"])
-    row["ok"] = row["status"] != "failed"
+    if job.allow_duplicates:
+        body["allowDuplicate"] = True
+    for attempt in range(RETRIES + 1):
+        outcome = attempt_upload(job, path, body, row)
+        if outcome != "retry":
+            break
+        time.sleep(BACKOFF_S * 2**attempt)
+    else:
+        row["error"] = "The upload kept failing on network errors."
+    if row["status"] == "processing" and job.wait:
+        row["status"], row["error"] = wait_done(job, row["imageId"])
+    row["ok"] = row["status"] in ("processing", "done", "duplicate")
     return row
 
 
-def wait_done(client: httpx.Client, image_id: str, timeout_s: float = 300) -> tuple[str, Any]:
+def attempt_upload(job: Job, path: Path, body: dict[str, Any], row: dict[str, Any]) -> str:
+    """One try: "done" (row filled in) or "retry" after a network error sending the bytes."""
+    created = request(job, "POST", "/api/uploads", json=body)
+    answer = created.json() if created.status_code in (200, 201) else None
+    if answer is None:
+        row["error"] = api_error(created)
+        return "done"
+    row["imageId"] = answer["imageId"]
+    if answer.get("duplicate"):
+        row.update(status="duplicate", duplicate=True)
+        return "done"
+    try:
+        posted = post_form(job, path, answer["upload"])
+    except httpx.TransportError:
+        cancel(job, answer["imageId"])
+        return "retry"
+    if posted.status_code >= 500:
+        cancel(job, answer["imageId"])
+        return "retry"
+    if posted.status_code not in (200, 201, 204):
+        row["error"] = api_error(posted)
+        return "done"
+    row["status"] = "processing"
+    return "done"
+
+
+def cancel(job: Job, image_id: str) -> None:
+    """Settle an item whose bytes never arrived (best effort: older servers lack the route)."""
+    with contextlib.suppress(httpx.HTTPError):  # the server also settles it at form expiry
+        job.client.post(f"/api/uploads/{image_id}/cancel")
+
+
+def wait_done(job: Job, image_id: str, timeout_s: float = 300) -> tuple[str, Any]:
     """Poll until the item leaves `processing` ("failed" with the reason if the API refuses)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        response = client.get(f"/api/images/{image_id}")
-        if response.status_code != 200:  # signed out, or the image was deleted meanwhile
+        response = request(job, "GET", f"/api/images/{image_id}")
+        if response.status_code != 200:  # deleted meanwhile
             return "failed", api_error(response)
         item = response.json()
         if item.get("status") != "processing":
             return item["status"], item.get("error")
         time.sleep(0.5)
-    return "processing", f"still processing after {timeout_s:g} s"
-
-
-def upload_files(
-    files: list[Path], server: str, concurrency: int, wait: bool, as_json: bool
-) -> int:
-    """Upload all files; prints a result line per file; returns how many failed."""
-    console = Console(stderr=True)
-    with httpx.Client(base_url=server.rstrip("/"), timeout=TIMEOUT) as client:
-        try:
-            token = get_token(client)
-        except httpx.HTTPError as exc:
-            raise ImgdropError(f"cannot reach {server}: {exc}") from None
-        client.headers["Authorization"] = f"Bearer {token}"
-        total = sum(p.stat().st_size for p in files if p.is_file())
-        columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-        failed = 0
-        with (
-            Progress(*columns, console=console, transient=True, disable=as_json) as progress,
-            ThreadPoolExecutor(max(1, concurrency)) as pool,
-        ):
-            task = progress.add_task("upload", total=total)
-            futures = {pool.submit(upload_one, client, p, wait): p for p in files}
-            for future in as_completed(futures):
-                path = futures[future]
-                try:
-                    row = future.result()
-                except httpx.HTTPError as exc:
-                    row = {"file": str(path), "ok": False, "error": f"network error: {exc}"}
-                progress.advance(task, path.stat().st_size if path.is_file() else 0)
-                failed += not row["ok"]
-                report(progress.console, row, as_json)
-    return failed
-
-
-def report(console: Console, row: dict[str, Any], as_json: bool) -> None:
-    """One result line."""
-    if as_json:
-        print(json.dumps(row), flush=True)
-    elif row["ok"]:
-        console.print(
-            f"[green]ok[/]     {row['file']} ({row['status']}, id {row['imageId']})",
-            highlight=False,
-        )
-    else:
-        console.print(f"[red]failed[/] {row['file']}: {row['error']}", highlight=False)
+    return "processing", f"Still processing after {timeout_s:g} s."

@@ -43,12 +43,17 @@ def upload_through_page(page: Page, tmp_path: Path) -> None:
     expect(rows).to_have_count(4)
     # Refused in the browser before any request: the server does not accept text/plain.
     refused = rows.filter(has_text="notes.txt")
-    expect(refused).to_have_attribute("data-state", "error")
-    expect(refused).to_contain_text("not accepted")
-    for name in ("landscape.jpg", "rotated.jpg", "broken.jpg"):
+    expect(refused).to_have_attribute("data-state", "failed")
+    expect(refused.locator(".upload-state")).to_have_text(
+        re.compile(r"^Failed — A text file is not a photo imgdrop can use\.")
+    )
+    for name in ("landscape.jpg", "rotated.jpg"):
         row = rows.filter(has_text=name)
-        expect(row).to_have_attribute("data-state", "done", timeout=30_000)
-        expect(row.locator("progress")).to_have_attribute("value", "100")
+        expect(row.locator(".upload-state")).to_have_text("Ready", timeout=30_000)
+    # Stored, then refused by the worker: the row follows the item to its real end.
+    broken_row = rows.filter(has_text="broken.jpg")
+    failed_text = re.compile(r"^Failed — \w")
+    expect(broken_row.locator(".upload-state")).to_have_text(failed_text, timeout=30_000)
 
 
 def assert_newest_first(page: Page) -> None:
@@ -60,10 +65,11 @@ def assert_newest_first(page: Page) -> None:
 def check_lightbox(page: Page) -> None:
     """Clicking a thumbnail shows the original, full size, in the lightbox."""
     tile(page, "landscape.jpg").locator("button.tile-open").click()
-    dialog = page.locator("#lightbox")
+    dialog = page.locator("#viewer")
     expect(dialog).to_be_visible()
-    expect(page.locator("#lightbox-title")).to_have_text("landscape.jpg")
-    original = page.locator("#lightbox-img")
+    expect(page.locator("#viewer-title")).to_have_text("landscape.jpg")
+    original = page.locator("#viewer-img")
+    expect(original).to_have_attribute("data-stage", "original", timeout=15_000)
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=original.element_handle()
     )
@@ -122,7 +128,8 @@ def test_sign_up_upload_view_and_delete(page: Page, server_url: str, tmp_path: P
     delete_through_page(page, "landscape.jpg")
 
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url(f"{server_url}/signin")
+    page.wait_for_url(f"{server_url}/signin?signedout=1")
+    expect(page.get_by_role("status")).to_have_text("You are signed out.")
     page.goto(f"{server_url}/")
     page.wait_for_url(f"{server_url}/signin")
     watch.assert_clean()

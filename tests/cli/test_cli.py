@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ from PIL import Image
 from tests.conftest import ApiUser, ServerProcess, make_jpeg, make_png
 
 
-def imgdrop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def imgdrop(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `imgdrop ARGS…` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "imgdrop.cli", *args],
@@ -22,6 +26,7 @@ def imgdrop(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=120,
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 
@@ -58,15 +63,38 @@ def test_thumbnail_plain_output_and_success_exit(tmp_path: Path) -> None:
     assert "ok" in result.stderr and "200x150" in result.stderr
 
 
+def test_thumbnail_never_overwrites_mirrors_folders_and_defaults_out(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(make_jpeg(800, 400, seed=1))
+    (tmp_path / "b" / "x.jpg").write_bytes(make_jpeg(400, 800, seed=2))
+    first = imgdrop("thumbnail", "a/x.jpg", "b/x.jpg", cwd=tmp_path)  # no --out
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "thumbnails"
+    assert size_of(out / "200" / "a" / "x.jpg") == (200, 100)
+    assert size_of(out / "200" / "b" / "x.jpg") == (200, 400)
+    assert first.stdout == "4 thumbnails of 2 files in thumbnails, 0 failed\n"
+    before = (out / "400" / "a" / "x.jpg").read_bytes()
+    again = imgdrop("thumbnail", "a", "--out", str(out), cwd=tmp_path)  # a folder, walked
+    assert again.returncode == 0, again.stderr
+    assert (out / "400" / "a" / "x.jpg").read_bytes() == before
+    # The folder is the only input now, so its files land at the top, next to a/ and b/.
+    assert size_of(out / "200" / "x.jpg") == (200, 100)
+    third = imgdrop("thumbnail", "a/x.jpg", "--out", str(out), cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert size_of(out / "200" / "x-1.jpg") == (200, 100)
+    assert sorted(p.name for p in (out / "200").iterdir()) == ["a", "b", "x-1.jpg", "x.jpg"]
+
+
 def test_missing_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     result = imgdrop("thumbnail", str(tmp_path / "nope.jpg"), "--out", str(tmp_path))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
-    assert "cannot read" in result.stderr
+    assert "No such file or folder" in result.stderr
 
 
 def test_upload_bulk_with_token_waits_for_thumbnails(server: ServerProcess, tmp_path: Path) -> None:
-    user = ApiUser(server.url, "frank")
+    user = ApiUser(server.url, "frank", f"{secrets.token_urlsafe(18)}-Vq7!")
     user.client.close()
     files = []
     for i in range(3):
@@ -166,3 +194,20 @@ def test_bad_settings_are_one_line_not_a_traceback_in_every_command(tmp_path: Pa
         assert result.stderr.strip().splitlines() == [
             "imgdrop: IMGDROP_MAX_PIXELS='lots': invalid literal for int() with base 10: 'lots'"
         ]
+
+
+def test_bench_without_djpeg_reports_it_missing_instead_of_crashing(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "beach.jpg").write_bytes(make_jpeg(800, 600))
+    # A PATH with only what bench needs besides djpeg (taskset pins the throughput workers).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    taskset = shutil.which("taskset")
+    assert taskset, "taskset (util-linux) is part of every Debian install"
+    (bin_dir / "taskset").symlink_to(taskset)
+    result = imgdrop("bench", "--corpus", str(corpus), "--repeat", "1", env={"PATH": str(bin_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "| floor_djpeg | not run: djpeg not found" in result.stdout
+    assert "| engine |" in result.stdout

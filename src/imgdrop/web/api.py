@@ -244,6 +244,34 @@ def list_images(
     return {"items": [image_out(rt, i) for i in page.items], "nextCursor": page.next_cursor}
 
 
+class ImageCount(BaseModel):
+    """How many items the user has, by status (`capped`: stopped at IMGDROP_COUNT_SCAN_LIMIT)."""
+
+    total: int
+    processing: int
+    done: int
+    failed: int
+    capped: bool
+
+
+@router.get("/images/count", response_model=ImageCount, summary="How many images, by status")
+def count_images(caller: CallerDep, request: Request) -> dict[str, Any]:
+    """{total, processing, done, failed, capped}, reading at most IMGDROP_COUNT_SCAN_LIMIT items."""
+    rt = runtime(request)
+    counts = {"total": 0, "processing": 0, "done": 0, "failed": 0}
+    cursor: str | None = None
+    limit = rt.settings.count_scan_limit
+    while counts["total"] < limit:
+        page = rt.images.list_images(caller.user_id, min(100, limit - counts["total"]), cursor)
+        for item in page.items:
+            counts["total"] += 1
+            counts[item.status] = counts.get(item.status, 0) + 1
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return {**counts, "capped": cursor is not None}
+
+
 @router.get("/images/{image_id}", response_model=ImageOut, summary="One image")
 def get_image(image_id: str, caller: CallerDep, request: Request) -> dict[str, Any]:
     """404 for an unknown or another user's id."""

@@ -144,7 +144,8 @@ def get_object(
         path,
         media_type=ct,
         headers={
-            "Cache-Control": f"private, max-age={max_age}",
+            # The bytes behind a URL never change (keys are unique), so a cached copy stays right.
+            "Cache-Control": f"private, max-age={max_age}, immutable",
             "Content-Disposition": "inline",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",

@@ -66,13 +66,18 @@ def install(app: FastAPI) -> None:
         return RedirectResponse("/#upload", status_code=303)
 
     @app.get("/signin", include_in_schema=False)
-    def signin(request: Request, created: str = "") -> Response:
+    def signin(request: Request, created: str = "", signedout: str = "") -> Response:
         if page_session(request) is not None:
             return RedirectResponse("/", status_code=303, headers=NO_STORE)
-        return render(request, "auth.html", mode="signin", created=created[:64])
+        return render(
+            request, "auth.html", mode="signin", created=created[:64], signed_out=bool(signedout)
+        )
 
     @app.get("/signup", include_in_schema=False)
     def signup(request: Request) -> Response:
         if page_session(request) is not None:
             return RedirectResponse("/", status_code=303, headers=NO_STORE)
-        return render(request, "auth.html", mode="signup", created="")
+        min_chars = request.app.state.runtime.settings.password_min_chars
+        return render(
+            request, "auth.html", mode="signup", created="", signed_out=False, min_chars=min_chars
+        )

@@ -134,8 +134,10 @@ class FilesystemBlobStore:
         )
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
-        """Signed GET URL. Expiry is rounded down to the minute so URLs stay cacheable."""
-        expires_at = int(time.time() + expires_s) // 60 * 60
+        """Signed GET URL, the same for every call within a window of half the lifetime, so
+        browsers reuse what they cached; it stays valid between half and all of `expires_s`."""
+        window = max(1, expires_s // 2)
+        expires_at = (int(time.time()) // window + 2) * window
         sig = signing.sign_download(self.secret, key, expires_at, content_type)
         query = urlencode({"exp": expires_at, "ct": content_type, "sig": sig})
         return f"{self.base_url}/_blobs/{self.bucket}/{quote(key)}?{query}"

@@ -1,7 +1,7 @@
 // The JSON API client the pages share: CSRF header, error shape, session expiry.
 
 const meta = document.querySelector('meta[name="csrf-token"]');
-const csrfToken = meta ? meta.content : "";
+export const csrfToken = meta ? meta.content : "";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -24,7 +24,15 @@ export async function errorFrom(response) {
   } catch {
     // Not JSON (a proxy page?): keep the generic message.
   }
-  return new ApiError(response.status, code, message);
+  return new ApiError(response.status, code, sentence(message));
+}
+
+// Server and browser messages read as sentences: a capital first letter and a full stop.
+export function sentence(text) {
+  const trimmed = String(text || "").trim();
+  if (!trimmed) return "";
+  const first = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
 }
 
 // Call /api/*; returns parsed JSON (or null for 204). A lost session goes back to sign-in.
@@ -46,6 +54,17 @@ export async function api(method, path, body) {
   }
   if (!response.ok) throw await errorFrom(response);
   return response.status === 204 ? null : response.json();
+}
+
+// "48 of 120 MB": both numbers in the unit of the larger one.
+export function formatBytesPair(part, whole) {
+  if (whole < 1024 * 1024) return `${Math.round(part / 1024)} of ${Math.round(whole / 1024)} KB`;
+  const mb = (n) => Number((n / 1024 / 1024).toFixed(whole >= 100 * 1024 * 1024 ? 0 : 1));
+  return `${mb(part)} of ${mb(whole)} MB`;
+}
+
+export function plural(n, one, many = `${one}s`) {
+  return `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
 }
 
 export function formatBytes(n) {
