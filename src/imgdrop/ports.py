@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from imgdrop.core.records import DoneUpdate, ImageItem, Page, Session, User
+from imgdrop.core.records import DoneUpdate, ImageItem, Page, Session, UploadQuota, Usage, User
 from imgdrop.core.throttle import Admission, Backoff
 
 
@@ -40,9 +40,15 @@ class BlobStore(Protocol):
         """Remove `key`; a missing key is not an error (deletes are idempotent)."""
 
     def upload_form(
-        self, key: str, content_type: str, max_bytes: int, expires_s: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_s: int,
+        sha256: str | None = None,
     ) -> UploadForm:
-        """A form that lets a client POST exactly one object: this key, type, size, until expiry."""
+        """A form that lets a client POST exactly one object: this key, type, size, until expiry;
+        with `sha256` (hex), only bytes with that SHA-256 are stored."""
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
         """A short-lived signed GET URL that serves the object with `content_type` pinned."""
@@ -51,8 +57,16 @@ class BlobStore(Protocol):
 class Catalog(Protocol):
     """Image items, partitioned by user, sorted by imageId (time-ordered)."""
 
-    def create_item(self, item: ImageItem) -> None:
-        """Insert a new item; raises Conflict if (userId, imageId) exists."""
+    def create_item(self, item: ImageItem, quota: UploadQuota | None = None) -> None:
+        """Insert a new item; raises Conflict if (userId, imageId) exists. With `quota`, raises
+        QuotaExceeded / PendingQuotaExceeded instead when the user's usage would break it,
+        atomically with the insert (parallel requests cannot walk past it)."""
+
+    def usage(self, user_id: str) -> Usage:
+        """The user's pending forms (not yet received) and stored items and bytes."""
+
+    def find_by_sha256(self, user_id: str, sha256: str) -> ImageItem | None:
+        """The user's newest item that is not failed and has this content hash."""
 
     def get_item(self, user_id: str, image_id: str) -> ImageItem:
         """One item of this user; raises NotFound (also for another user's id)."""
@@ -63,8 +77,19 @@ class Catalog(Protocol):
     def mark_done(self, user_id: str, image_id: str, update: DoneUpdate) -> None:
         """processing -> done, conditionally; raises AlreadyDone / NotFound otherwise."""
 
-    def mark_failed(self, user_id: str, image_id: str, error: str, now_ms: int) -> None:
-        """processing -> failed with a reason, conditionally; raises AlreadyDone / NotFound."""
+    def mark_failed(
+        self, user_id: str, image_id: str, error: str, now_ms: int, error_code: str = ...
+    ) -> None:
+        """processing -> failed with a reason and an errorCode (default processing_failed),
+        conditionally; raises AlreadyDone / NotFound."""
+
+    def mark_received(self, user_id: str, image_id: str, now_ms: int) -> None:
+        """Note that the bytes arrived (once, while processing); AlreadyDone / NotFound."""
+
+    def settle_unreceived(
+        self, user_id: str, image_id: str, error: str, error_code: str, now_ms: int
+    ) -> None:
+        """processing with no bytes received -> failed; AlreadyDone / NotFound otherwise."""
 
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
         """Count one more processing attempt of a `processing` item; returns the new count."""
@@ -147,7 +172,8 @@ class JobQueue(Protocol):
         """Persist an event before returning (so a crash after this loses nothing)."""
 
     def claim(self, lease_s: float) -> Job | None:
-        """Take the oldest due job under a lease; an expired lease makes it due again."""
+        """Take a due job under a lease, fairly across users (least recently served first);
+        an expired lease makes it due again."""
 
     def complete(self, job_id: int) -> None:
         """Remove a finished job."""

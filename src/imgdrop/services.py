@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +14,9 @@ from typing import Any
 from imgdrop.core import keys
 from imgdrop.core.errors import (
     AlreadyDone,
+    Conflict,
+    Forbidden,
+    InsufficientStorage,
     InvalidImage,
     InvalidRequest,
     NotFound,
@@ -19,7 +24,19 @@ from imgdrop.core.errors import (
     UnsupportedType,
 )
 from imgdrop.core.keys import CONTENT_TYPES
-from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
+from imgdrop.core.records import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    INVALID_IMAGE,
+    PROCESSING,
+    PROCESSING_FAILED,
+    DoneUpdate,
+    ImageItem,
+    Page,
+    UploadQuota,
+)
 from imgdrop.engine.limits import Limits
 from imgdrop.engine.results import Thumbnails
 from imgdrop.ports import BlobStore, Catalog, UploadForm
@@ -33,6 +50,11 @@ MAX_PAGE = 100
 # Browsers and phones label HEIF files either way.
 TYPE_ALIASES = {"image/heif": "image/heic", "image/jpg": "image/jpeg"}
 Engine = Callable[[bytes, Sequence[int], Limits], Thumbnails]
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+NEVER_ARRIVED = "The file never arrived."
+CANCELLED_TEXT = "The upload was cancelled."
+OUT_OF_SPACE = "The server is short of storage space for new uploads; please try again later."
+FORM_SPENT = "This upload form can no longer be used (already used, cancelled or deleted)."
 
 
 def now_ms() -> int:
@@ -57,12 +79,24 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def quota_from(settings: Settings) -> UploadQuota:
+    """Per-user upload quotas from settings."""
+    return UploadQuota(
+        max_pending=settings.max_pending_uploads,
+        max_pending_bytes=settings.max_pending_upload_bytes,
+        max_items=settings.max_images_per_user,
+        max_bytes=settings.max_stored_bytes_per_user,
+    )
+
+
 @dataclass(frozen=True)
 class UploadTicket:
-    """What POST /api/uploads answers: the new item and the form to post the bytes with."""
+    """What POST /api/uploads answers: the new item and the form to post the bytes with, or
+    (`duplicate`) the user's existing item with the same content and no form."""
 
     item: ImageItem
-    form: UploadForm
+    form: UploadForm | None
+    duplicate: bool = False
 
 
 class Images:
@@ -88,10 +122,49 @@ class Images:
         return [CONTENT_TYPES[t] for t in self.settings.allowed_types]
 
     def request_upload(
-        self, user_id: str, filename: str, content_type: str, size: int
+        self,
+        user_id: str,
+        filename: str,
+        content_type: str,
+        size: int,
+        sha256: str | None = None,
+        allow_duplicate: bool = False,
     ) -> UploadTicket:
-        """Create the `processing` item and a presigned form for exactly one object."""
+        """Create the `processing` item and a presigned form for exactly one object (or report
+        the user's existing copy of the same content)."""
         content_type = TYPE_ALIASES.get((content_type or "").lower(), (content_type or "").lower())
+        self._check_request(filename, content_type, size, sha256)
+        if sha256 and not allow_duplicate:
+            existing = self.catalog.find_by_sha256(user_id, sha256)
+            if existing is not None:
+                return UploadTicket(existing, None, duplicate=True)
+        self.ensure_space(size)
+        created = self.clock()
+        image_id = keys.new_image_id(created)
+        key = keys.original_key(user_id, image_id, keys.safe_filename(filename, content_type))
+        item = ImageItem(
+            userId=user_id,
+            imageId=image_id,
+            originalKey=key,
+            status=PROCESSING,
+            createdAt=created,
+            filename=filename,
+            contentType=content_type,
+            bytes=size,
+            updatedAt=created,
+            sha256=sha256,
+        )
+        self.catalog.create_item(item, quota_from(self.settings))
+        # The form admits at most the declared size, so the item's `bytes` cannot be exceeded.
+        form = self.blobs.upload_form(
+            key, content_type, size, self.settings.upload_expires_s, sha256=sha256
+        )
+        return UploadTicket(item, form)
+
+    def _check_request(
+        self, filename: str, content_type: str, size: int, sha256: str | None
+    ) -> None:
+        """Refuse a bad upload request before anything is stored."""
         if not isinstance(filename, str) or not filename.strip():
             raise InvalidRequest("filename is required")
         if len(filename) > MAX_FILENAME_CHARS or "\x00" in filename:
@@ -109,24 +182,56 @@ class Images:
             raise TooLarge(
                 f"the file is {size} bytes; the limit is {self.settings.max_upload_bytes} bytes"
             )
-        created = self.clock()
-        image_id = keys.new_image_id(created)
-        key = keys.original_key(user_id, image_id, keys.safe_filename(filename, content_type))
-        item = ImageItem(
-            userId=user_id,
-            imageId=image_id,
-            originalKey=key,
-            status=PROCESSING,
-            createdAt=created,
-            filename=filename,
-            contentType=content_type,
-            bytes=size,
-            updatedAt=created,
-        )
-        self.catalog.create_item(item)
-        # The form admits at most the declared size, so the item's `bytes` cannot be exceeded.
-        form = self.blobs.upload_form(key, content_type, size, self.settings.upload_expires_s)
-        return UploadTicket(item, form)
+        if sha256 is not None and not SHA256_HEX.fullmatch(sha256):
+            raise InvalidRequest("sha256 must be 64 lowercase hexadecimal characters")
+
+    def ensure_space(self, size: int) -> None:
+        """InsufficientStorage (507) when storing `size` more bytes would eat into the reserve.
+
+        Only a store that reports its free space (the local filesystem) is checked."""
+        free_bytes = getattr(self.blobs, "free_bytes", None)
+        if free_bytes is None:
+            return
+        if free_bytes() - size < self.settings.disk_reserve_bytes:
+            log.warning("refusing an upload: free space is under the reserve")
+            raise InsufficientStorage(OUT_OF_SPACE)
+
+    def admit_post(self, key: str) -> ImageItem:
+        """The item a form POST for `key` may fill: still processing, its bytes not yet
+        received (a used, cancelled, settled or deleted item refuses: Forbidden)."""
+        try:
+            parsed = keys.parse_original_key(key)
+            item = self.catalog.get_item(parsed.user_id, parsed.image_id)
+        except (InvalidRequest, NotFound):
+            raise Forbidden(FORM_SPENT) from None
+        if item.status != PROCESSING or item.receivedAt is not None or item.originalKey != key:
+            raise Forbidden(FORM_SPENT)
+        return item
+
+    def record_received(self, item: ImageItem) -> None:
+        """Mark the bytes received, once; Forbidden if the item was settled or deleted."""
+        try:
+            self.catalog.mark_received(item.userId, item.imageId, self.clock())
+        except (AlreadyDone, NotFound):
+            raise Forbidden(FORM_SPENT) from None
+
+    def cancel_upload(self, user_id: str, image_id: str) -> None:
+        """Settle a processing item whose bytes have not arrived as `cancelled`; Conflict if
+        they have (or the item is already final)."""
+        item = self.get_image(user_id, image_id)
+        if item.status == FAILED and item.errorCode == CANCELLED:
+            return  # a repeated cancel is answered the same way
+        arrived = Conflict("The file has already arrived; delete the image instead.")
+        if item.status != PROCESSING or item.receivedAt is not None:
+            raise arrived
+        if self.blobs.exists(item.originalKey):  # on S3 nothing marks an item received
+            raise arrived
+        try:
+            self.catalog.settle_unreceived(
+                user_id, image_id, CANCELLED_TEXT, CANCELLED, self.clock()
+            )
+        except AlreadyDone:
+            raise arrived from None
 
     def process_upload(self, key: str) -> ImageItem | None:
         """Make both thumbnails for the original at `key` and mark its item done or failed.
@@ -152,11 +257,16 @@ class Images:
         try:
             thumbs = self.engine(data, WIDTHS, self.limits)
         except InvalidImage as exc:
-            return self._finish_failed(item, exc.message)
+            return self._finish_failed(item, exc.message, INVALID_IMAGE)
         by_width = {w: t for w, t in zip(WIDTHS, thumbs, strict=True)}
         thumb_keys = {w: keys.thumbnail_key(w, key, t.ext) for w, t in by_width.items()}
-        for width, thumb in by_width.items():
-            self.blobs.put(thumb_keys[width], thumb.data, thumb.content_type)
+        try:
+            for width, thumb in by_width.items():
+                self.blobs.put(thumb_keys[width], thumb.data, thumb.content_type)
+        except BaseException:
+            # Half-written (disk full, store down): leave nothing the item does not name.
+            self._remove_thumbnails(thumb_keys.values())
+            raise
         update = DoneUpdate(
             thumb200Key=thumb_keys[200],
             thumb400Key=thumb_keys[400],
@@ -182,17 +292,17 @@ class Images:
             item = self.catalog.get_item(parsed.user_id, parsed.image_id)
         except (InvalidRequest, NotFound):
             return
-        self._finish_failed(item, reason)
+        self._finish_failed(item, reason, PROCESSING_FAILED)
 
-    def _finish_failed(self, item: ImageItem, reason: str) -> ImageItem:
+    def _finish_failed(self, item: ImageItem, reason: str, code: str) -> ImageItem:
         """processing -> failed; returns the item as it now is."""
         log.info("upload failed: %s: %s", item.originalKey, reason)
         now = self.clock()
         try:
-            self.catalog.mark_failed(item.userId, item.imageId, reason, now)
+            self.catalog.mark_failed(item.userId, item.imageId, reason, now, code)
         except (AlreadyDone, NotFound):  # already final, or deleted meanwhile
             return item
-        return dataclasses.replace(item, status=FAILED, error=reason, updatedAt=now)
+        return dataclasses.replace(item, status=FAILED, error=reason, errorCode=code, updatedAt=now)
 
     def process_event(self, event: dict[str, Any]) -> list[ImageItem | None]:
         """Process every ObjectCreated record of an S3-shaped event; others are ignored."""
@@ -238,20 +348,32 @@ class Images:
                 self.blobs.delete(key)
 
     def sweep_stale(self, older_than_ms: int | None = None) -> list[str]:
-        """Settle items left `processing`: fail those whose upload never came; return the keys
-        whose original exists (to be queued again)."""
-        cutoff = (
+        """Settle items left `processing`: those whose form expired with no bytes end failed
+        (`interrupted`) at once; return the keys stuck since before `older_than_ms` (default:
+        STALE_PROCESSING_S ago) whose original exists, to be queued again."""
+        now = self.clock()
+        stale_cutoff = (
             older_than_ms
             if older_than_ms is not None
-            else (self.clock() - self.settings.stale_processing_s * 1000)
+            else now - self.settings.stale_processing_s * 1000
         )
+        # A form's expiry is whole seconds (as on S3): one second of slack.
+        expired_cutoff = now - (self.settings.upload_expires_s + 1) * 1000
         requeue: list[str] = []
-        for item in self.catalog.list_stale_processing(cutoff, limit=500):
-            if self.blobs.exists(item.originalKey):
-                requeue.append(item.originalKey)
-            elif item.createdAt + self.settings.upload_expires_s * 1000 < self.clock():
-                self._finish_failed(item, "the upload never arrived (its form expired)")
+        for item in self.catalog.list_stale_processing(max(stale_cutoff, expired_cutoff), 500):
+            if item.receivedAt is not None or self.blobs.exists(item.originalKey):
+                if item.updatedAt < stale_cutoff:
+                    requeue.append(item.originalKey)
+            elif item.createdAt < expired_cutoff:
+                self._settle_interrupted(item)
         return requeue
+
+    def _settle_interrupted(self, item: ImageItem) -> None:
+        # AlreadyDone / NotFound: the bytes came meanwhile, or it was deleted.
+        with contextlib.suppress(AlreadyDone, NotFound):
+            self.catalog.settle_unreceived(
+                item.userId, item.imageId, NEVER_ARRIVED, INTERRUPTED, self.clock()
+            )
 
     def delete_all(self, user_id: str) -> int:
         """Remove every original, thumbnail and item of the user (account deletion); a count."""

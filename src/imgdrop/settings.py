@@ -31,6 +31,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw.replace("_", ""))
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -139,6 +146,16 @@ class Settings:
     s3_endpoint_url: str = ""
     dynamodb_endpoint_url: str = ""
     log_level: str = "info"
+    job_timeout_s: int = 15
+    worker_memory_bytes: int = 640 * MB
+    jobs_per_user: int = 0
+    upload_form_max_fields: int = 8
+    upload_form_max_field_bytes: int = 8192
+    max_pending_uploads: int = 50
+    max_pending_upload_bytes: int = 1024 * MB
+    max_images_per_user: int = 10_000
+    max_stored_bytes_per_user: int = 10 * 1024 * MB
+    disk_reserve_bytes: int = 1024 * MB
 
     @property
     def base_url(self) -> str:
@@ -301,6 +318,47 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         _str, "AWS backend: endpoint of a DynamoDB-compatible store."
     ),
     "log_level": SettingDoc(_choice("debug", "info", "warning", "error"), "Logging level."),
+    "job_timeout_s": SettingDoc(
+        _positive_int,
+        "Time budget of one thumbnail job, seconds; a job over it is stopped (only its own "
+        "worker process is killed) and the image ends `failed`.",
+    ),
+    "worker_memory_bytes": SettingDoc(
+        _positive_int,
+        "Memory ceiling of one thumbnail worker process (resident bytes), a backstop behind "
+        "the engine's own limits: a process over it is killed and the image ends `failed`.",
+    ),
+    "jobs_per_user": SettingDoc(
+        _non_negative_int,
+        "Most thumbnail jobs of one user that run at once; `0` means all worker processes "
+        "but one (at least one), so another user's upload always finds a free process.",
+    ),
+    "upload_form_max_fields": SettingDoc(
+        _positive_int, "Local blob store: most fields an upload form may have before `file`."
+    ),
+    "upload_form_max_field_bytes": SettingDoc(
+        _positive_int, "Local blob store: largest value of one upload form field, in bytes."
+    ),
+    "max_pending_uploads": SettingDoc(
+        _positive_int,
+        "Per user: most upload forms issued whose file has not arrived yet (refused with 429).",
+    ),
+    "max_pending_upload_bytes": SettingDoc(
+        _positive_int,
+        "Per user: most declared bytes of upload forms whose file has not arrived yet (429).",
+    ),
+    "max_images_per_user": SettingDoc(
+        _positive_int, "Per user: most images kept, any status (refused with 403)."
+    ),
+    "max_stored_bytes_per_user": SettingDoc(
+        _positive_int,
+        "Per user: most bytes of originals kept or on their way, declared sizes (403).",
+    ),
+    "disk_reserve_bytes": SettingDoc(
+        _non_negative_int,
+        "Local backend: free space kept under the data directory; an upload that would eat "
+        "into it is refused with 507, so sign-in, the gallery and deletes keep working.",
+    ),
 }
 
 LIMITS = {"upload_expires_s": 600, "download_expires_s": 900}

@@ -93,3 +93,23 @@ class TransientError(ImgdropError):
 
     code = "unavailable"
     http_status = 503
+
+
+class QuotaExceeded(ImgdropError):
+    """A per-user storage limit (images or bytes) would be exceeded."""
+
+    code = "quota_exceeded"
+    http_status = 403
+
+
+class PendingQuotaExceeded(TooManyRequests):
+    """Too many upload forms (or declared bytes) are waiting for their files."""
+
+    code = "too_many_pending_uploads"
+
+
+class InsufficientStorage(ImgdropError):
+    """The server keeps a free-space reserve; new uploads wait until there is room."""
+
+    code = "insufficient_storage"
+    http_status = 507

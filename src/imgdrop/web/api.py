@@ -48,6 +48,16 @@ class UploadRequest(BaseModel):
     filename: str = Field(max_length=4096, description="the user's file name (display only)")
     contentType: str = Field(max_length=100, description="e.g. image/jpeg")
     size: int = Field(description="bytes")
+    sha256: str | None = Field(
+        default=None,
+        min_length=64,
+        max_length=64,
+        description="the file's SHA-256, 64 lowercase hex characters: the store refuses "
+        "other bytes, and the user's existing copy is reported as a duplicate",
+    )
+    allowDuplicate: bool = Field(
+        default=False, description="upload even if the user already has this content"
+    )
 
 
 class UploadFormOut(BaseModel):
@@ -55,14 +65,6 @@ class UploadFormOut(BaseModel):
 
     url: str
     fields: dict[str, str]
-
-
-class UploadOut(BaseModel):
-    """A created upload."""
-
-    imageId: str
-    originalKey: str
-    upload: UploadFormOut
 
 
 class ImageOut(BaseModel):
@@ -84,7 +86,19 @@ class ImageOut(BaseModel):
     format: str | None = None
     placeholder: str | None = None
     error: str | None = None
+    errorCode: str | None = None
+    sha256: str | None = None
     urls: dict[str, str] | None = None
+
+
+class UploadOut(BaseModel):
+    """A created upload (201), or the user's existing copy of the same content (200)."""
+
+    duplicate: bool = False
+    imageId: str
+    originalKey: str
+    upload: UploadFormOut | None
+    image: ImageOut | None = None
 
 
 class ImagesPage(BaseModel):
@@ -219,16 +233,43 @@ async def delete_account(body: PasswordConfirm, caller: CallerDep, request: Requ
     response_model=UploadOut,
     summary="Start an upload: creates the item and returns a presigned POST form",
 )
-def create_upload(body: UploadRequest, caller: CallerDep, request: Request) -> dict[str, Any]:
-    """201 {imageId, originalKey, upload: {url, fields}}."""
-    ticket = runtime(request).images.request_upload(
-        caller.user_id, body.filename, body.contentType, body.size
+def create_upload(
+    body: UploadRequest, caller: CallerDep, request: Request, response: Response
+) -> dict[str, Any]:
+    """201 {duplicate: false, imageId, originalKey, upload: {url, fields}}; 200 {duplicate:
+    true, imageId, originalKey, image, upload: null} when the user already has this sha256."""
+    rt = runtime(request)
+    ticket = rt.images.request_upload(
+        caller.user_id,
+        body.filename,
+        body.contentType,
+        body.size,
+        sha256=body.sha256,
+        allow_duplicate=body.allowDuplicate,
     )
-    return {
+    out: dict[str, Any] = {
+        "duplicate": ticket.duplicate,
         "imageId": ticket.item.imageId,
         "originalKey": ticket.item.originalKey,
-        "upload": {"url": ticket.form.url, "fields": ticket.form.fields},
+        "upload": None,
     }
+    if ticket.form is None:
+        response.status_code = 200
+        out["image"] = image_out(rt, ticket.item)
+    else:
+        out["upload"] = {"url": ticket.form.url, "fields": ticket.form.fields}
+    return out
+
+
+@router.post(
+    "/uploads/{image_id}/cancel",
+    status_code=204,
+    summary="Cancel an upload whose file has not arrived (it ends failed, `cancelled`)",
+)
+def cancel_upload(image_id: str, caller: CallerDep, request: Request) -> Response:
+    """204; 409 if the file has already arrived; 404 for an unknown or another user's id."""
+    runtime(request).images.cancel_upload(caller.user_id, image_id)
+    return Response(status_code=204)
 
 
 @router.get("/images", response_model=ImagesPage, summary="The gallery, newest first")

@@ -16,12 +16,28 @@ from botocore.exceptions import ClientError
 from imgdrop.adapters.aws.clients import CONDITION_FAILED, domain_errors, error_code
 from imgdrop.adapters.aws.dynamo_codec import from_attributes, to_attributes, value
 from imgdrop.adapters.aws.dynamo_users import DynamoUsers
-from imgdrop.core.errors import AlreadyDone, Conflict, NotFound
+from imgdrop.core.errors import AlreadyDone, Conflict, NotFound, PendingQuotaExceeded
 from imgdrop.core.keys import decode_cursor, encode_cursor
-from imgdrop.core.records import DONE, FAILED, PROCESSING, DoneUpdate, ImageItem, Page
+from imgdrop.core.records import (
+    DONE,
+    FAILED,
+    PROCESSING,
+    PROCESSING_FAILED,
+    WITHOUT_BYTES,
+    DoneUpdate,
+    ImageItem,
+    Page,
+    UploadQuota,
+    Usage,
+)
 
 # `status` is a DynamoDB reserved word: every expression names it through #status.
 IS_PROCESSING = "attribute_exists(userId) AND #status = :processing"
+UNRECEIVED = " AND attribute_not_exists(receivedAt)"
+# Per-user usage counters live in one item per user (a real userId never contains `#`); a
+# conditional ADD keeps parallel requests from walking past a quota.
+USAGE_FIELDS = ("pendingForms", "pendingBytes", "imageCount", "storedBytes")
+WITHIN = " AND ".join(f"(attribute_not_exists({f}) OR {f} <= :max_{f})" for f in USAGE_FIELDS)
 
 
 class DynamoCatalog:
@@ -34,8 +50,11 @@ class DynamoCatalog:
     def _key(self, user_id: str, image_id: str) -> dict[str, Any]:
         return {"userId": {"S": user_id}, "imageId": {"S": image_id}}
 
-    def create_item(self, item: ImageItem) -> None:
-        """PutItem unless the key exists (Conflict)."""
+    def create_item(self, item: ImageItem, quota: UploadQuota | None = None) -> None:
+        """Count the item in the user's usage (conditionally, under `quota`), then PutItem
+        unless the key exists (Conflict, and the count is given back)."""
+        delta = (1, item.bytes, 1, item.bytes)
+        self._add_usage(item.userId, delta, quota)
         try:
             with domain_errors("image"):
                 self.db.put_item(
@@ -44,9 +63,79 @@ class DynamoCatalog:
                     ConditionExpression="attribute_not_exists(userId)",
                 )
         except ClientError as exc:
+            self._add_usage(item.userId, tuple(-d for d in delta))
             if error_code(exc) == CONDITION_FAILED:
                 raise Conflict("image id exists") from None
             raise
+
+    def _usage_key(self, user_id: str) -> dict[str, Any]:
+        return self._key(f"usage#{user_id}", "#usage")
+
+    def _add_usage(
+        self, user_id: str, delta: tuple[int, ...], quota: UploadQuota | None = None
+    ) -> None:
+        """ADD `delta` to the usage counters; with a quota, only if the result stays within."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self._usage_key(user_id),
+            "UpdateExpression": "ADD " + ", ".join(f"{f} :d_{f}" for f in USAGE_FIELDS),
+            "ExpressionAttributeValues": {
+                f":d_{f}": value(d) for f, d in zip(USAGE_FIELDS, delta, strict=True)
+            },
+        }
+        if quota is not None:
+            quota.enforce(Usage(), delta[1])  # one file alone over a limit
+            limits = (quota.max_pending, quota.max_pending_bytes, quota.max_items, quota.max_bytes)
+            for f, limit, d in zip(USAGE_FIELDS, limits, delta, strict=True):
+                request["ExpressionAttributeValues"][f":max_{f}"] = value(limit - d)
+            request["ConditionExpression"] = WITHIN
+        try:
+            with domain_errors("usage"):
+                self.db.update_item(**request)
+        except ClientError as exc:
+            if quota is None or error_code(exc) != CONDITION_FAILED:
+                raise
+            quota.enforce(self.usage(user_id), delta[1])
+            raise PendingQuotaExceeded("Too many uploads at once; try again.", 1) from None
+
+    def usage(self, user_id: str) -> Usage:
+        """The user's counters (strongly consistent)."""
+        with domain_errors("usage"):
+            found = self.db.get_item(
+                TableName=self.table, Key=self._usage_key(user_id), ConsistentRead=True
+            ).get("Item")
+        got = from_attributes(found) if found else {}
+        return Usage(*(max(0, int(got.get(f, 0))) for f in USAGE_FIELDS))
+
+    def _release_usage(self, old: dict[str, Any], pending: bool, kept: bool) -> None:
+        """Give back what an item stopped holding (a pending form, stored bytes)."""
+        size, p, k = int(old.get("bytes", 0)), int(pending), int(kept)
+        delta = (-p, -p * size, -k, -k * size)
+        if any(delta):
+            self._add_usage(str(old["userId"]), delta)
+
+    def find_by_sha256(self, user_id: str, sha256: str) -> ImageItem | None:
+        """The user's newest item (not failed) with this content hash (a filtered Query)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "userId = :u",
+            "FilterExpression": "sha256 = :h AND #status <> :failed",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":u": value(user_id),
+                ":h": value(sha256),
+                ":failed": value(FAILED),
+            },
+            "ScanIndexForward": False,
+        }
+        while True:
+            with domain_errors("images"):
+                response = self.db.query(**request)
+            if response.get("Items"):
+                return ImageItem.from_dict(from_attributes(response["Items"][0]))
+            if "LastEvaluatedKey" not in response:
+                return None
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get_item(self, user_id: str, image_id: str) -> ImageItem:
         """Strongly consistent GetItem (the worker must see the item the web app just wrote)."""
@@ -83,7 +172,9 @@ class DynamoCatalog:
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].imageId) if more and items else None)
 
-    def _transition(self, user_id: str, image_id: str, changes: dict[str, Any]) -> None:
+    def _transition(
+        self, user_id: str, image_id: str, changes: dict[str, Any], unreceived: bool = False
+    ) -> None:
         """processing -> final as one conditional UpdateItem; AlreadyDone / NotFound otherwise."""
         changes = {k: v for k, v in changes.items() if v is not None}
         names = {"#status": "status", **{f"#{k}": k for k in changes if k != "status"}}
@@ -94,13 +185,14 @@ class DynamoCatalog:
         sets = ", ".join(f"{'#status' if k == 'status' else '#' + k} = :{k}" for k in changes)
         try:
             with domain_errors("image"):
-                self.db.update_item(
+                response = self.db.update_item(
                     TableName=self.table,
                     Key=self._key(user_id, image_id),
                     UpdateExpression=f"SET {sets}",
-                    ConditionExpression=IS_PROCESSING,
+                    ConditionExpression=IS_PROCESSING + (UNRECEIVED if unreceived else ""),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
+                    ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
@@ -112,14 +204,39 @@ class DynamoCatalog:
                 self.get_item(user_id, image_id)  # raises NotFound
                 raise AlreadyDone("image is no longer processing") from None
             raise AlreadyDone(f"image is already {from_attributes(old).get('status')}") from None
+        # Every transition ends the item's wait for its file; one settled without bytes also
+        # stops holding storage. The condition above makes this run once per item.
+        before = from_attributes(response["Attributes"])
+        self._release_usage(
+            before, "receivedAt" not in before, changes.get("errorCode") in WITHOUT_BYTES
+        )
 
     def mark_done(self, user_id: str, image_id: str, update: DoneUpdate) -> None:
         """processing -> done with the thumbnail keys and image facts."""
         self._transition(user_id, image_id, {**asdict(update), "status": DONE})
 
-    def mark_failed(self, user_id: str, image_id: str, error: str, now_ms: int) -> None:
+    def mark_failed(
+        self,
+        user_id: str,
+        image_id: str,
+        error: str,
+        now_ms: int,
+        error_code: str = PROCESSING_FAILED,
+    ) -> None:
         """processing -> failed with a reason."""
-        self._transition(user_id, image_id, {"status": FAILED, "error": error, "updatedAt": now_ms})
+        changes = {"status": FAILED, "error": error, "errorCode": error_code, "updatedAt": now_ms}
+        self._transition(user_id, image_id, changes)
+
+    def mark_received(self, user_id: str, image_id: str, now_ms: int) -> None:
+        """Record that the bytes arrived: only once, only while processing (else AlreadyDone)."""
+        self._transition(user_id, image_id, {"receivedAt": now_ms}, unreceived=True)
+
+    def settle_unreceived(
+        self, user_id: str, image_id: str, error: str, error_code: str, now_ms: int
+    ) -> None:
+        """processing and no bytes yet -> failed; AlreadyDone if final or received."""
+        changes = {"status": FAILED, "error": error, "errorCode": error_code, "updatedAt": now_ms}
+        self._transition(user_id, image_id, changes, unreceived=True)
 
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
         """ADD attempts 1 (atomic); NotFound if the item is gone."""
@@ -140,9 +257,15 @@ class DynamoCatalog:
         return int(from_attributes(response["Attributes"])["attempts"])
 
     def delete_item(self, user_id: str, image_id: str) -> None:
-        """DeleteItem; missing is fine."""
+        """DeleteItem (missing is fine), then give back what the item held."""
         with domain_errors("image"):
-            self.db.delete_item(TableName=self.table, Key=self._key(user_id, image_id))
+            old = self.db.delete_item(
+                TableName=self.table, Key=self._key(user_id, image_id), ReturnValues="ALL_OLD"
+            ).get("Attributes")
+        if old:
+            item = from_attributes(old)
+            pending = item.get("status") == PROCESSING and "receivedAt" not in item
+            self._release_usage(item, pending, item.get("errorCode") not in WITHOUT_BYTES)
 
     def list_stale_processing(self, older_than_ms: int, limit: int) -> Sequence[ImageItem]:
         """Scan with a filter. Only the sweeper calls this (rarely); a Scan reads the whole

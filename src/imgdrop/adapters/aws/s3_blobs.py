@@ -48,9 +48,17 @@ class S3BlobStore:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def upload_form(
-        self, key: str, content_type: str, max_bytes: int, expires_s: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_s: int,
+        sha256: str | None = None,
     ) -> UploadForm:
-        """A presigned POST for exactly this key and Content-Type, 1..max_bytes, <= 10 min."""
+        """A presigned POST for exactly this key and Content-Type, 1..max_bytes, <= 10 min.
+
+        `sha256` is accepted for the port; pinning it in the S3 form is the AWS adapter's
+        own change (issue 11)."""
         with domain_errors("upload form"):
             post = self.s3.generate_presigned_post(
                 Bucket=self.bucket,

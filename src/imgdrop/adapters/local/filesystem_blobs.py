@@ -7,9 +7,14 @@ listener with the S3 ObjectCreated event JSON, so the worker sees what Lambda wo
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, quote_plus, urlencode
@@ -75,11 +80,20 @@ class FilesystemBlobStore:
             raise InvalidRequest(f"bad key {key!r}")
         return path
 
+    def free_bytes(self) -> int:
+        """Free space on the filesystem that holds the blobs (for the disk reserve)."""
+        return shutil.disk_usage(self.root).free
+
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Write atomically (temp file, fsync, rename)."""
+        """Write atomically (temp file, fsync, rename); a failed write leaves no temp file."""
+        path = self.path_of(key)
         writer = self._writer()
-        writer.write(data)
-        self._commit(writer, self.path_of(key))
+        try:
+            writer.write(data)
+            self._commit(writer, path)
+        except BaseException:
+            _discard(writer)
+            raise
 
     def _writer(self) -> IO[bytes]:
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False)
@@ -116,21 +130,32 @@ class FilesystemBlobStore:
         self.path_of(key).unlink(missing_ok=True)
 
     def upload_form(
-        self, key: str, content_type: str, max_bytes: int, expires_s: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_s: int,
+        sha256: str | None = None,
     ) -> UploadForm:
-        """Fields to POST before `file`, to `<base>/_blobs/<bucket>`."""
+        """Fields to POST before `file`, to `<base>/_blobs/<bucket>`; a `sha256` (hex) is
+        pinned in the policy as S3's base64 `x-amz-checksum-sha256`."""
         self.path_of(key)
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode() if sha256 else None
         policy, signature = signing.make_policy(
-            self.secret, self.bucket, key, content_type, max_bytes, time.time() + expires_s
+            self.secret,
+            self.bucket,
+            key,
+            content_type,
+            max_bytes,
+            time.time() + expires_s,
+            checksum,
         )
+        fields = {"key": key, "Content-Type": content_type}
+        if checksum is not None:
+            fields[signing.CHECKSUM_FIELD] = checksum
         return UploadForm(
             f"{self.base_url}/_blobs/{self.bucket}",
-            {
-                "key": key,
-                "Content-Type": content_type,
-                "policy": policy,
-                "signature": signature,
-            },
+            {**fields, "policy": policy, "signature": signature},
         )
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
@@ -167,6 +192,7 @@ class PostedObject:
         self.policy = policy
         self.path = path
         self.size = 0
+        self.digest = hashlib.sha256()
         self.file = store._writer()
 
     def write(self, chunk: bytes) -> None:
@@ -175,23 +201,54 @@ class PostedObject:
         if self.size > self.policy.max_bytes:
             self.abort()
             raise TooLarge(f"the file is over the {self.policy.max_bytes}-byte limit")
-        self.file.write(chunk)
+        self.digest.update(chunk)
+        try:
+            self.file.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
-        """Drop the partial file."""
-        self.file.close()
-        Path(self.file.name).unlink(missing_ok=True)
+        """Drop the partial file (idempotent)."""
+        _discard(self.file)
 
-    def commit(self, content_type: str | None = None) -> dict[str, Any]:
-        """Store the object, then emit (and return) the S3 ObjectCreated event."""
-        if self.size < self.policy.min_bytes:
+    def commit(
+        self, content_type: str | None = None, on_stored: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Store the object, run `on_stored` (if it raises, the object is removed again), then
+        emit (and return) the S3 ObjectCreated event."""
+        try:
+            self._check_complete(content_type)
+            self.store._commit(self.file, self.path, replace=False)  # a used form refuses
+        except BaseException:
             self.abort()
-            raise InvalidRequest("the file is empty")
-        if content_type is not None and content_type != self.policy.content_type:
-            self.abort()
-            raise Forbidden("the file's Content-Type does not match the signed policy")
-        self.store._commit(self.file, self.path, replace=False)  # refuses a used form atomically
+            raise
+        if on_stored is not None:
+            try:
+                on_stored()
+            except BaseException:
+                self.path.unlink(missing_ok=True)
+                raise
         event = s3_event(self.store.bucket, self.policy.key, self.size)
         if self.store.listener is not None:
             self.store.listener(event)
         return event
+
+    def _check_complete(self, content_type: str | None) -> None:
+        if self.size < self.policy.min_bytes:
+            raise InvalidRequest("the file is empty")
+        if content_type is not None and content_type != self.policy.content_type:
+            raise Forbidden("the file's Content-Type does not match the signed policy")
+        pinned = self.policy.checksum
+        if pinned is not None and base64.b64encode(self.digest.digest()).decode() != pinned:
+            raise InvalidRequest(
+                "The file's SHA-256 does not match the one given when the upload was "
+                "requested; the file was not kept."
+            )
+
+
+def _discard(writer: IO[bytes]) -> None:
+    """Close and remove a temp file, whatever state it is in."""
+    with contextlib.suppress(OSError):
+        writer.close()
+    Path(writer.name).unlink(missing_ok=True)

@@ -31,18 +31,26 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+# S3's name for a pinned SHA-256 (base64 of the digest), used by the local form too.
+CHECKSUM_FIELD = "x-amz-checksum-sha256"
+
+
 def make_policy(
-    secret: bytes, bucket: str, key: str, content_type: str, max_bytes: int, expires_at_s: float
+    secret: bytes,
+    bucket: str,
+    key: str,
+    content_type: str,
+    max_bytes: int,
+    expires_at_s: float,
+    checksum: str | None = None,
 ) -> tuple[str, str]:
     """(base64 policy, signature) shaped like an S3 POST policy."""
+    conditions: list[Any] = [{"bucket": bucket}, {"key": key}, {"Content-Type": content_type}]
+    if checksum is not None:
+        conditions.append({CHECKSUM_FIELD: checksum})
     doc = {
         "expiration": iso(expires_at_s),
-        "conditions": [
-            {"bucket": bucket},
-            {"key": key},
-            {"Content-Type": content_type},
-            ["content-length-range", 1, max_bytes],
-        ],
+        "conditions": [*conditions, ["content-length-range", 1, max_bytes]],
     }
     policy = base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
     return policy, _sign(secret, policy)
@@ -52,13 +60,20 @@ class Policy:
     """A verified upload policy: what one POST may store."""
 
     def __init__(
-        self, bucket: str, key: str, content_type: str, min_bytes: int, max_bytes: int
+        self,
+        bucket: str,
+        key: str,
+        content_type: str,
+        min_bytes: int,
+        max_bytes: int,
+        checksum: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
         self.content_type = content_type
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
+        self.checksum = checksum
 
 
 def verify_policy(secret: bytes, fields: dict[str, str], bucket: str, now_s: float) -> Policy:
@@ -81,10 +96,12 @@ def verify_policy(secret: bytes, fields: dict[str, str], bucket: str, now_s: flo
             size_range = (int(cond[1]), int(cond[2]))
     if exact.get("bucket") != bucket:
         raise Forbidden("the upload form is for another bucket")
-    for name in ("key", "Content-Type"):
+    for name in ("key", "Content-Type", CHECKSUM_FIELD):
         if fields.get(name) != exact.get(name):
             raise Forbidden(f"the form field {name!r} does not match the signed policy")
-    return Policy(bucket, exact["key"], exact["Content-Type"], *size_range)
+    return Policy(
+        bucket, exact["key"], exact["Content-Type"], *size_range, exact.get(CHECKSUM_FIELD)
+    )
 
 
 def sign_download(secret: bytes, key: str, expires_at_s: int, content_type: str) -> str:
