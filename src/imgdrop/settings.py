@@ -330,8 +330,9 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     ),
     "jobs_per_user": SettingDoc(
         _non_negative_int,
-        "Most thumbnail jobs of one user that run at once; `0` means all worker processes "
-        "but one (at least one), so another user's upload always finds a free process.",
+        "Most thumbnail jobs of one user that run at once. `0`: all worker processes but one "
+        "when there are three or more, else no cap. Jobs always go to the user with the fewest "
+        "running, least recently served, so another user waits at most one job's time budget.",
     ),
     "upload_form_max_fields": SettingDoc(
         _positive_int, "Local blob store: most fields an upload form may have before `file`."

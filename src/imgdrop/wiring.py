@@ -133,7 +133,9 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     blobs = FilesystemBlobStore(data_dir / "blobs", local_secret(settings), settings.base_url)
     users = SqliteUsers(db)
     if engine is None and start_worker:
-        engine = ProcessPoolEngine(settings.workers)
+        engine = ProcessPoolEngine(
+            settings.workers, settings.job_timeout_s, settings.worker_memory_bytes
+        )
         closers.append(engine.close)
     images = Images(blobs, SqliteCatalog(db), settings, engine=engine)
     worker = None

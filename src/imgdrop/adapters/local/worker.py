@@ -21,8 +21,21 @@ from imgdrop.services import Images, object_created_keys
 
 log = logging.getLogger("imgdrop.worker")
 LEASE_S = 300.0
-SWEEP_EVERY_S = 60.0
+# Often: the sweep settles an item as soon as its form expired with no file (one indexed query).
+SWEEP_EVERY_S = 5.0
 RETRYABLE = (TransientError, OSError, sqlite3.OperationalError)
+
+
+def jobs_per_user(setting: int, threads: int) -> int:
+    """How many jobs of one user may run at once (IMGDROP_JOBS_PER_USER; 0 = automatic).
+
+    Claims always go to the user with the fewest jobs running, least recently served, so a
+    newcomer waits at most one job's time budget. With three or more loops one is also kept
+    free of any single user; with two, a cap of one would halve every user's throughput and
+    serialise one user's slow files, so none is set."""
+    if setting > 0:
+        return setting
+    return threads - 1 if threads >= 3 else threads
 
 
 class LocalWorker:
@@ -46,6 +59,7 @@ class LocalWorker:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.per_user = jobs_per_user(images.settings.jobs_per_user, threads)
 
     def notify(self, event: dict[str, object]) -> None:
         """The blob store's listener: persist the event, then wake a loop."""
@@ -87,7 +101,7 @@ class LocalWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                job = self.queue.claim(LEASE_S)
+                job = self.queue.claim(LEASE_S, self.per_user)
             except sqlite3.OperationalError:
                 log.exception("could not claim a job")
                 job = None
