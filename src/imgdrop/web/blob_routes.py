@@ -126,15 +126,14 @@ class FormReceiver:
 
     def _begin_file(self) -> None:
         # The policy and the item are checked before a single byte of the file is kept.
-        posted = self.store.begin_post(self.fields)
+        self.posted = posted = self.store.begin_post(self.fields)  # the route drops it on error
         self.item = self.images.admit_post(posted.policy.key)
         self.images.ensure_space(posted.policy.max_bytes)
-        self.posted = posted
         # `received` does not count the chunk being parsed yet: allow for all of it.
         self.allowed += posted.policy.max_bytes
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._is_file and self.posted is not None:
+        if self._is_file and self.posted is not None and self.item is not None:
             self.posted.write(data[start:end])
         elif not self.done:
             self._buffer += data[start:end]
