@@ -4,6 +4,7 @@ files are swept at start."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +140,50 @@ def test_an_expired_form_with_no_file_settles_interrupted_at_once(carol: ApiUser
 
 def test_nothing_is_left_in_temp(quick_server: ServerProcess) -> None:
     assert not list(Path(quick_server.data_dir / "blobs" / ".tmp").iterdir())
+
+
+def ask_sha(user: ApiUser, data: bytes, **extra: object) -> httpx.Response:
+    """POST /api/uploads with the file's SHA-256."""
+    return user.client.post(
+        "/api/uploads",
+        json={
+            "filename": "d.jpg",
+            "contentType": "image/jpeg",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            **extra,
+        },
+    )
+
+
+def test_a_second_copy_of_the_same_content_is_reported_as_a_duplicate(
+    quick_server: ServerProcess, carol: ApiUser
+) -> None:
+    data = make_jpeg(240, 180, seed=21)
+    first = ask_sha(carol, data)
+    assert first.status_code == 201 and first.json()["duplicate"] is False
+    assert post_form(first.json()["upload"], data).status_code == 204
+    assert carol.wait_final(first.json()["imageId"], 30)["status"] == "done"
+    again = ask_sha(carol, data)
+    assert again.status_code == 200, again.text
+    body = again.json()
+    assert body["duplicate"] is True and body["upload"] is None
+    assert body["imageId"] == first.json()["imageId"] == body["image"]["imageId"]
+    assert body["image"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["image"]["urls"]  # the existing image, ready to show
+    forced = ask_sha(carol, data, allowDuplicate=True)
+    assert forced.status_code == 201 and forced.json()["upload"]
+    other = new_user(quick_server, "erin-dup")
+    try:
+        assert ask_sha(other, data).status_code == 201  # per user
+    finally:
+        other.client.close()
+
+
+def test_a_failed_copy_is_not_a_duplicate(carol: ApiUser) -> None:
+    junk = b"\xff\xd8\xff" + bytes(range(256)) * 8
+    first = ask_sha(carol, junk)
+    assert post_form(first.json()["upload"], junk).status_code == 204
+    item = carol.wait_final(first.json()["imageId"], 30)
+    assert item["status"] == "failed" and item["errorCode"] == "invalid_image", item
+    assert ask_sha(carol, junk).status_code == 201

@@ -37,6 +37,9 @@ log = logging.getLogger("imgdrop.worker")
 TASKS_PER_CHILD = 200
 PARENT_CHECK_S = 1.0
 SAMPLE_S = 0.02  # how often the parent looks at a busy child's memory and clock
+# A child's start-up (importing libvips) is not part of any job's time budget, but is bounded.
+START_TIMEOUT_S = 120.0
+READY = "ready"
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 EngineFn = Callable[[bytes, Sequence[int], Limits], Thumbnails]
 
@@ -67,23 +70,30 @@ def _limit_address_space(memory_bytes: int) -> None:
 
 
 def _serve(conn: Connection, server_pid: int, engine: EngineFn, memory_bytes: int) -> None:
-    """The child's loop: one (data, widths, limits) in, one (ok, result or error) out."""
+    """The child's loop: "ready" once, then one (data, widths, limits) in, one (ok, result or
+    error) out per job, until the parent hangs up."""
     _init_child(server_pid)
     _limit_address_space(memory_bytes)
-    while True:
-        try:
+    try:
+        conn.send(READY)
+        while True:
             data, widths, limits = conn.recv()
-        except EOFError:  # the parent closed its end: done
-            return
-        try:
-            reply: tuple[bool, Any] = (True, engine(data, widths, limits))
-        except ImgdropError as exc:
-            reply = (False, exc)
-        except MemoryError:  # the address-space ceiling refused an allocation
-            reply = (False, InvalidImage(_too_much_memory(memory_bytes)))
-        except Exception as exc:  # sent back as a message: arbitrary exceptions may not pickle
-            reply = (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
-        conn.send(reply)
+            conn.send(_run(engine, data, widths, limits, memory_bytes))
+    except (EOFError, OSError):  # the parent closed its end, or is gone: done
+        return
+
+
+def _run(
+    engine: EngineFn, data: bytes, widths: Sequence[int], limits: Limits, memory_bytes: int
+) -> tuple[bool, Any]:
+    try:
+        return (True, engine(data, widths, limits))
+    except ImgdropError as exc:
+        return (False, exc)
+    except MemoryError:  # the address-space ceiling refused an allocation
+        return (False, InvalidImage(_too_much_memory(memory_bytes)))
+    except Exception as exc:  # sent back as a message: arbitrary exceptions may not pickle
+        return (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
 class EngineProcess:
@@ -98,9 +108,23 @@ class EngineProcess:
         self.proc.start()
         child_end.close()
         self.tasks = 0
+        self.ready = False
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.conn.poll(SAMPLE_S * 5):
+            if not self.proc.is_alive() or time.monotonic() > deadline:
+                self.kill()
+                raise TransientError("the image decoder process did not start")
+        try:
+            self.ready = self.conn.recv() == READY
+        except (EOFError, OSError):
+            raise TransientError("the image decoder process did not start") from None
 
     def run(self, payload: tuple[Any, ...], timeout_s: float, memory_bytes: int) -> Any:
         """Send one job and wait for its reply, killing the child past the budget or ceiling."""
+        if not self.ready:
+            self._wait_ready()
         self.tasks += 1
         self.conn.send(payload)
         deadline = time.monotonic() + timeout_s
