@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from imgdrop.imaging import make_thumbnails
+from imgdrop.engine.pipeline import make_thumbnails
 from tests.conftest import make_jpeg
 from tests.faults.faultlib import local_runtime, post_upload
 

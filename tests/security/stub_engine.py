@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from imgdrop.imaging import Limits, Thumbnails, make_thumbnails
+from imgdrop.engine.limits import Limits
+from imgdrop.engine.pipeline import make_thumbnails
+from imgdrop.engine.results import Thumbnails
 
 SLEEP = b"STUB-SLEEP"  # never returns (a scan bomb's endless decoding)
 ALLOC = b"STUB-ALLOC"  # keeps allocating and touching memory (a decode bomb)

@@ -113,7 +113,9 @@ def assert_accounts_gallery_and_delete_work(
     assert newcomer.client.get("/api/images").status_code == 200
     newcomer.client.close()
     with httpx.Client(base_url=server.url) as client:
-        login = client.post("/api/login", json={"username": "kim", "password": "correct horse"})
+        login = client.post(
+            "/api/login", json={"username": "kim", "password": "correct horse battery staple"}
+        )
         assert login.status_code == 200
     page = kim.client.get("/api/images")
     assert page.status_code == 200 and page.json()["items"]

@@ -111,7 +111,9 @@ def test_cancel_is_owner_only_and_needs_csrf_with_a_cookie(
     """(Sign-ins first: forms here live 2 s.)"""
     dave = new_user(quick_server, "dave")
     with httpx.Client(base_url=quick_server.url) as browser:
-        login = browser.post("/api/login", json={"username": "carol", "password": "correct horse"})
+        login = browser.post(
+            "/api/login", json={"username": "carol", "password": "correct horse battery staple"}
+        )
         assert login.status_code == 200
         made = create(carol, make_jpeg(64, 64, seed=6))
         cancel = f"/api/uploads/{made['imageId']}/cancel"
