@@ -53,7 +53,8 @@ Engine = Callable[[bytes, Sequence[int], Limits], Thumbnails]
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 NEVER_ARRIVED = "The file never arrived."
 CANCELLED_TEXT = "The upload was cancelled."
-OUT_OF_SPACE = "The server is short of storage space for new uploads; please try again later."
+# The same words web/app.py answers for a full disk (one message, whichever check refused).
+OUT_OF_SPACE = "The server is out of storage space right now. Please try again later."
 FORM_SPENT = "This upload form can no longer be used (already used, cancelled or deleted)."
 
 

@@ -119,6 +119,10 @@ def test_three_gib_chunked_bodies_are_refused_early(
     before = tree_rss(pid)
     result = send_chunked(url, CTYPE, chunked_attack(kind))
     after = tree_rss(pid)
+    print(
+        f"\n{kind}: {result.status} after {result.sent} body bytes in {result.seconds:.2f} s; "
+        f"tree RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MB"
+    )
     assert result.status in {400, 413}, result
     assert result.body and result.body["error"]["message"], result
     assert result.sent < 8 * 2**20, result.sent  # refused long before 3 GiB

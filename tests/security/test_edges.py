@@ -190,7 +190,9 @@ class TinyDiskServer(ServerProcess):
     """A server whose data dir is a small tmpfs of its own (a private mount namespace)."""
 
     def __init__(self, data_dir: Path, size_mb: int = 8) -> None:
-        super().__init__(data_dir)
+        # No free-space reserve (issue 9 point 5, tested in test_disk_full.py): this test is
+        # about writes that really hit a full disk.
+        super().__init__(data_dir, env={"IMGDROP_DISK_RESERVE_BYTES": "0"})
         self.size_mb = size_mb
 
     def start(self, timeout_s: float = 60) -> TinyDiskServer:

@@ -27,7 +27,7 @@ from imgdrop.core.errors import (
     TooLarge,
 )
 from imgdrop.core.records import ImageItem
-from imgdrop.services import OUT_OF_SPACE, Images
+from imgdrop.services import Images
 from imgdrop.settings import Settings
 
 if TYPE_CHECKING:
@@ -180,9 +180,13 @@ async def post_object(bucket: str, request: Request) -> Response:
         # Like S3, the stored type is the signed `Content-Type` field, not the part header.
         await run_in_threadpool(receiver.commit)
         committed = True
+    except InsufficientStorage:
+        # The same one line as the app's disk-full handler, naming the request.
+        log.error("disk full on POST %s: free space is under the reserve", request.url.path)
+        raise
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise InsufficientStorage(OUT_OF_SPACE) from None
+        if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+            raise  # the app's disk-full handler answers 507 and logs one line
         log.exception("could not store an upload")
         raise InvalidRequest("the upload could not be stored") from None
     finally:
