@@ -30,10 +30,11 @@ from imgdrop.core import keys
 from imgdrop.core.errors import ImgdropError, InvalidRequest, NotFound
 from imgdrop.services import Images, object_created_keys
 from imgdrop.settings import load_settings
-from imgdrop.wiring import Runtime, build
+from imgdrop.wiring import Runtime, build_aws, build_aws_images
 
 log = logging.getLogger("imgdrop.lambda")
 _runtime: Runtime | None = None
+_images: Images | None = None
 _web_app: Any = None
 
 
@@ -72,24 +73,34 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None) -> Non
 
 
 def runtime() -> Runtime:
-    """The Runtime, built once per container from IMGDROP_* variables (a cold-start cost)."""
+    """The web app's Runtime (images + accounts), built once per container from IMGDROP_*."""
     global _runtime
     if _runtime is None:
         settings = load_settings()
         configure_logging(settings.log_level)
-        _runtime = build(settings)
+        _runtime = build_aws(settings)
     return _runtime
+
+
+def worker_images() -> Images:
+    """What the image functions use: S3 and the images table only, never the users table."""
+    global _images
+    if _images is None:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        _images = build_aws_images(settings)
+    return _images
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 ObjectCreated event -> thumbnails. Raises only to make Lambda retry a transient fault."""
-    rt = runtime()
+    worker = worker_images()
     request_id = getattr(context, "aws_request_id", None)
     results: dict[str, str] = {}
     retry: Exception | None = None
     for key in object_created_keys(event):
         try:
-            results[key] = process_key(rt.images, key, request_id)
+            results[key] = process_key(worker, key, request_id)
         except Exception as exc:  # each key settles on its own; re-raised below
             retry = exc
             results[key] = "retry"
@@ -153,14 +164,14 @@ def failure_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Each message is Lambda's invocation record; its `requestPayload` is the original S3 event
     and `requestContext.condition` says why (RetriesExhausted, EventAgeExceeded ...).
     """
-    images = runtime().images
+    worker = worker_images()
     failed: list[str] = []
     for message in event.get("Records") or []:
         record = json.loads(message.get("body") or "{}")
         condition = (record.get("requestContext") or {}).get("condition", "unknown")
         detail = (record.get("responsePayload") or {}).get("errorType", "")
         for key in object_created_keys(record.get("requestPayload") or {}):
-            images.fail_upload(
+            worker.fail_upload(
                 key, f"processing did not finish ({condition} {detail}".strip() + ")"
             )
             failed.append(key)
@@ -175,12 +186,12 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     that expired unused ends `failed` ("the upload never arrived"). Transient errors are left
     for the next sweep; every try is counted, so one that keeps failing ends `failed` too.
     """
-    images = runtime().images
+    worker = worker_images()
     request_id = getattr(context, "aws_request_id", None)
     results: dict[str, str] = {}
-    for key in images.sweep_stale():
+    for key in worker.sweep_stale():
         try:
-            results[key] = process_key(images, key, request_id)
+            results[key] = process_key(worker, key, request_id)
         except Exception:  # logged by process_key; the next sweep tries again
             results[key] = "retry"
     log.info("swept", extra={"results": results, "aws_request_id": request_id})

@@ -142,6 +142,7 @@ class Settings:
     stale_processing_s: int = 900
     s3_bucket: str = ""
     dynamodb_table: str = ""
+    users_table: str = ""
     aws_region: str = "us-east-1"
     s3_endpoint_url: str = ""
     dynamodb_endpoint_url: str = ""
@@ -311,7 +312,12 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         "An item `processing` this long with no upload is marked `failed`.",
     ),
     "s3_bucket": SettingDoc(_str, "AWS backend: the S3 bucket name."),
-    "dynamodb_table": SettingDoc(_str, "AWS backend: the DynamoDB table name."),
+    "dynamodb_table": SettingDoc(_str, "AWS backend: the DynamoDB images (catalog) table name."),
+    "users_table": SettingDoc(
+        _str,
+        "AWS backend: the DynamoDB table of accounts, sessions and sign-in throttling "
+        "(needed by the web app only; the image-processing functions never reach it).",
+    ),
     "aws_region": SettingDoc(_str, "AWS backend: the region."),
     "s3_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of an S3-compatible store."),
     "dynamodb_endpoint_url": SettingDoc(

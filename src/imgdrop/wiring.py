@@ -15,13 +15,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from imgdrop.accounts import Accounts
 from imgdrop.core.errors import ImgdropError
 from imgdrop.ports import BlobStore, Users
 from imgdrop.services import Images, now_ms
-from imgdrop.settings import Settings
+from imgdrop.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # argon2 loads only where accounts are used (not in the thumbnail Lambda)
+    from imgdrop.accounts import Accounts
 
 log = logging.getLogger("imgdrop")
 
@@ -114,6 +116,7 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
 
 def build_local(settings: Settings, engine: Any = None, start_worker: bool = True) -> Runtime:
     """Filesystem blobs + SQLite catalog/users/queue + the durable in-process worker."""
+    from imgdrop.accounts import Accounts
     from imgdrop.adapters.local.database import Database
     from imgdrop.adapters.local.engine_pool import ProcessPoolEngine
     from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
@@ -154,20 +157,32 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     return Runtime(settings, images, accounts, blobs, users, worker, closers)
 
 
-def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
-    """S3 blobs + DynamoDB catalog/users; thumbnails are made by the S3-triggered Lambda."""
+def build_aws_images(settings: Settings, engine: Any = None) -> Images:
+    """S3 blobs + the DynamoDB images table: all the image-processing Lambdas need."""
     from imgdrop.adapters.aws.clients import aws_clients
-    from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog, DynamoUsers
+    from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog
     from imgdrop.adapters.aws.s3_blobs import S3BlobStore
 
     s3, dynamodb = aws_clients(settings)
-    blobs = S3BlobStore(s3, settings.s3_bucket)
-    users = DynamoUsers(dynamodb, settings.dynamodb_table)
-    images = Images(
-        blobs, DynamoCatalog(dynamodb, settings.dynamodb_table), settings, engine=engine
-    )
+    catalog = DynamoCatalog(dynamodb, settings.dynamodb_table)
+    return Images(S3BlobStore(s3, settings.s3_bucket), catalog, settings, engine=engine)
+
+
+def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
+    """The web app's Runtime on AWS: images as above, accounts in their own users table;
+    thumbnails are made by the S3-triggered Lambda."""
+    from imgdrop.accounts import Accounts
+    from imgdrop.adapters.aws.dynamo_users import DynamoUsers
+
+    if not settings.users_table:
+        raise SettingsError(
+            "IMGDROP_BACKEND=aws needs IMGDROP_USERS_TABLE (the accounts table) for the web app"
+        )
+    images = build_aws_images(settings, engine)
+    dynamodb = images.catalog.db  # type: ignore[attr-defined]  # one client, one pool
+    users = DynamoUsers(dynamodb, settings.users_table)
     accounts = Accounts(users, now_ms, settings, aws_device_key(settings))
-    return Runtime(settings, images, accounts, blobs, users, closers=[accounts.close])
+    return Runtime(settings, images, accounts, images.blobs, users, closers=[accounts.close])
 
 
 BUILDERS: dict[str, Callable[..., Runtime]] = {"local": build_local, "aws": build_aws}

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 from PIL import Image
-from tests.catalog_table import create_catalog_table
+from tests.catalog_table import create_catalog_table, create_users_table
 
 from imgdrop.settings import Settings, load_settings
 from imgdrop.wiring import Runtime, build
@@ -34,11 +34,13 @@ def client(service: str, url: str) -> Any:
 
 @dataclass
 class AwsStack:
-    """A fresh bucket, table and notification queue on moto, and the IMGDROP_* env for them."""
+    """A fresh bucket, images and users tables and notification queue on moto, and the
+    IMGDROP_* env for them."""
 
     url: str
     bucket: str
     table: str
+    users_table: str
     queue_url: str
     env: dict[str, str]
 
@@ -63,11 +65,12 @@ class AwsStack:
 
 
 def create_stack(url: str) -> AwsStack:
-    """Bucket (notifying an SQS queue of uploads/ ObjectCreated) + table, as the template does."""
+    """Bucket (notifying an SQS queue of uploads/ ObjectCreated) + tables, as the template does."""
     name = f"imgdrop-{uuid.uuid4().hex[:10]}"
     s3, sqs, dynamodb = client("s3", url), client("sqs", url), client("dynamodb", url)
     s3.create_bucket(Bucket=name)
     create_catalog_table(dynamodb, name)
+    create_users_table(dynamodb, f"{name}-users")
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -88,12 +91,13 @@ def create_stack(url: str) -> AwsStack:
         "IMGDROP_BACKEND": "aws",
         "IMGDROP_S3_BUCKET": name,
         "IMGDROP_DYNAMODB_TABLE": name,
+        "IMGDROP_USERS_TABLE": f"{name}-users",
         "IMGDROP_AWS_REGION": REGION,
         "IMGDROP_S3_ENDPOINT_URL": url,
         "IMGDROP_DYNAMODB_ENDPOINT_URL": url,
         "IMGDROP_JOB_MAX_ATTEMPTS": "3",
     }
-    return AwsStack(url, name, name, queue_url, env)
+    return AwsStack(url, name, name, f"{name}-users", queue_url, env)
 
 
 def make_jpeg(width: int = 800, height: int = 600, seed: int = 1) -> bytes:

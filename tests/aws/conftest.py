@@ -40,6 +40,9 @@ def lambda_runtime(stack: AwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     saved = (list(logger.handlers), logger.propagate, logger.level)
     monkeypatch.setattr(aws_lambda, "_runtime", None)
     monkeypatch.setattr(aws_lambda, "_web_app", None)
-    yield aws_lambda.runtime()
+    rt = aws_lambda.runtime()
+    # The image handlers share the web runtime's Images, so a test can patch its engine.
+    monkeypatch.setattr(aws_lambda, "_images", rt.images)
+    yield rt
     logger.handlers[:], logger.propagate = saved[0], saved[1]
     logger.setLevel(saved[2])

@@ -10,64 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import cfn_yaml
+from tests.infra.policies import (
+    BUCKET,
+    BUCKET_ARN,
+    ROOT,
+    TABLE_ARN,
+    TEMPLATE,
+    allow_statements,
+    as_list,
+    functions,
+    grants,
+    load_template,
+    resource_text,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "template.yaml"
-BUCKET = "${AWS::StackName}-images-${AWS::AccountId}"
-BUCKET_ARN = "arn:${AWS::Partition}:s3:::" + BUCKET
-TABLE_ARN = {"Fn::GetAtt": ["CatalogTable", "Arn"]}
+USERS_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
+STALE_INDEX_ARN = "${CatalogTable.Arn}/index/processing-since"
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """The template, decoded with cfn-lint's YAML loader (intrinsics as Fn:: dicts)."""
-    return dict(cfn_yaml.load(str(TEMPLATE)))
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    """Resources of one type, by logical id."""
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
-def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The SAM functions' properties."""
-    return {k: v["Properties"] for k, v in resources(template, "AWS::Serverless::Function").items()}
-
-
-def allow_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(function, statement) for every Allow statement of every function's inline policies."""
-    found = []
-    for name, props in functions(template).items():
-        for policy in props.get("Policies", []):
-            assert isinstance(policy, dict) and "Statement" in policy, (
-                f"{name}: use inline statements, not managed/SAM policy templates"
-            )
-            found.extend((name, s) for s in policy["Statement"] if s["Effect"] == "Allow")
-    return found
-
-
-def as_list(value: Any) -> list[Any]:
-    """A scalar or list as a list."""
-    return list(value) if isinstance(value, list) else [value]
-
-
-def resource_text(resource: Any) -> str:
-    """An ARN (plain, or the string of a !Sub) for inspection."""
-    if isinstance(resource, dict) and "Fn::Sub" in resource:
-        return str(resource["Fn::Sub"])
-    return json.dumps(resource) if isinstance(resource, dict) else str(resource)
-
-
-def grants(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs one function is allowed."""
-    return {
-        (action, resource_text(res))
-        for name, s in allow_statements(template)
-        if name == function
-        for action in as_list(s["Action"])
-        for res in as_list(s["Resource"])
-    }
+    return load_template()
 
 
 @pytest.mark.slow
@@ -123,7 +87,7 @@ def test_sweeper_has_only_what_it_needs(template: dict[str, Any]) -> None:
         ("s3:ListBucket", BUCKET_ARN),
         ("dynamodb:GetItem", table),
         ("dynamodb:UpdateItem", table),
-        ("dynamodb:Scan", table),
+        ("dynamodb:Query", STALE_INDEX_ARN),  # the sparse index only: no Scan, no table Query
     }
     events = functions(template)["SweeperFunction"]["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
@@ -145,6 +109,25 @@ def test_failure_consumer_has_only_what_it_needs(template: dict[str, Any]) -> No
     ]
 
 
+def test_only_the_web_app_reaches_the_users_table(template: dict[str, Any]) -> None:
+    users = resource_text(USERS_ARN)
+    reach = {
+        name
+        for name, s in allow_statements(template)
+        for r in as_list(s["Resource"])
+        if "UsersTable" in resource_text(r)
+    }
+    assert reach == {"WebFunction"}
+    assert {a for a, r in grants(template, "WebFunction") if r == users} == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    }
+    web_env = functions(template)["WebFunction"]["Environment"]["Variables"]
+    assert web_env["IMGDROP_USERS_TABLE"] == {"Ref": "UsersTable"}
+    assert "IMGDROP_USERS_TABLE" not in template["Globals"]["Function"]["Environment"]["Variables"]
+
+
 def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> None:
     shipped = json.loads((ROOT / "infra" / "webapp-iam-policy.json").read_text())
     in_file = {
@@ -156,11 +139,19 @@ def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> 
     }
     web = grants(template, "WebFunction")
     assert in_file == {g for g in web if g[0].startswith("s3:")}
-    dynamo = {a for a, _ in web if a.startswith("dynamodb:")}
-    assert dynamo == {
-        a for s in shipped["Statement"] for a in as_list(s["Action"]) if a.startswith("dynamodb:")
+    table_of = {
+        resource_text(TABLE_ARN): "TABLE_NAME",
+        resource_text(USERS_ARN): "USERS_TABLE_NAME",
     }
+    dynamo = {(a, table_of[r]) for a, r in web if a.startswith("dynamodb:")}
     assert dynamo == {
+        (a, r.rsplit("/", 1)[-1])
+        for s in shipped["Statement"]
+        for a in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+        if a.startswith("dynamodb:")
+    }
+    assert {a for a, t in dynamo if t == "TABLE_NAME"} == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",

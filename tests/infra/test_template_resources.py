@@ -59,8 +59,28 @@ def test_table_keys_billing_and_recovery(res: dict[str, Any]) -> None:
     assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
         ("userId", "S"),
         ("imageId", "S"),
+        ("processingShard", "N"),
+        ("processingSince", "N"),
     }
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresTtl", "Enabled": True}
+    assert "TimeToLiveSpecification" not in table  # image items never expire
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "processing-since"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == [
+        "processingShard",
+        "processingSince",
+    ]
+
+
+def test_users_table_is_separate_with_ttl(template: dict[str, Any], res: dict[str, Any]) -> None:
+    users = res["UsersTable"]
+    assert users["TableName"] == {"Fn::Sub": "${AWS::StackName}-users"}
+    assert users["BillingMode"] == "PAY_PER_REQUEST"
+    assert users["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert users["SSESpecification"] == {"SSEEnabled": True}
+    assert users["TimeToLiveSpecification"] == {"AttributeName": "expiresTtl", "Enabled": True}
+    assert users["KeySchema"] == res["CatalogTable"]["KeySchema"]  # rows move over unchanged
+    for name in ("CatalogTable", "UsersTable"):
+        assert template["Resources"][name]["DeletionPolicy"] == "Retain"
 
 
 def test_thumbnail_function_trigger_runtime_and_retries(

@@ -1,12 +1,17 @@
-"""DynamoCatalog: image items in one DynamoDB table (userId S / imageId S), newest first.
+"""DynamoCatalog: image items in the images table (userId S / imageId S), newest first.
 
-Single-table design: an image item's partition key is the owner's userId (`[A-Za-z0-9_-]+`);
-accounts, sessions and sign-in throttling live in the same table under partition keys that
-contain `#` (see dynamo_users.py), so they can never collide with a user's images.
+The table holds image items only; accounts, sessions and sign-in throttling live in their own
+table (dynamo_users.py) that the image-processing functions cannot reach.
+
+The sweeper's index is sparse: only a `processing` item carries `processingShard` and
+`processingSince` (written at creation, removed by the UpdateItem that settles it), so the
+index `processing-since` holds exactly the items the sweeper looks for and it never scans.
 """
 
 from __future__ import annotations
 
+import heapq
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -38,6 +43,20 @@ UNRECEIVED = " AND attribute_not_exists(receivedAt)"
 # conditional ADD keeps parallel requests from walking past a quota.
 USAGE_FIELDS = ("pendingForms", "pendingBytes", "imageCount", "storedBytes")
 WITHIN = " AND ".join(f"(attribute_not_exists({f}) OR {f} <= :max_{f})" for f in USAGE_FIELDS)
+STALE_INDEX = "processing-since"
+SHARD, SINCE = "processingShard", "processingSince"
+# Index writes of a burst of uploads spread over this many index partitions; the sweeper
+# queries each (4 Queries every 15 minutes).
+STALE_SHARDS = 4
+# Settling an item drops it from the sparse index.
+LEAVE_INDEX = f" REMOVE #{SHARD}, #{SINCE}"
+
+
+def stale_marks(item: ImageItem) -> dict[str, int]:
+    """The sparse-index attributes of a new `processing` item (none for any other status)."""
+    if item.status != PROCESSING:
+        return {}
+    return {SHARD: zlib.crc32(item.imageId.encode()) % STALE_SHARDS, SINCE: item.updatedAt}
 
 
 class DynamoCatalog:
@@ -59,7 +78,7 @@ class DynamoCatalog:
             with domain_errors("image"):
                 self.db.put_item(
                     TableName=self.table,
-                    Item=to_attributes(item.to_dict()),
+                    Item=to_attributes({**item.to_dict(), **stale_marks(item)}),
                     ConditionExpression="attribute_not_exists(userId)",
                 )
         except ClientError as exc:
@@ -178,6 +197,10 @@ class DynamoCatalog:
         """processing -> final as one conditional UpdateItem; AlreadyDone / NotFound otherwise."""
         changes = {k: v for k, v in changes.items() if v is not None}
         names = {"#status": "status", **{f"#{k}": k for k in changes if k != "status"}}
+        leave = ""
+        if "status" in changes:  # settled: it leaves the sweeper's sparse index
+            leave = LEAVE_INDEX
+            names.update({f"#{SHARD}": SHARD, f"#{SINCE}": SINCE})
         values = {
             ":processing": value(PROCESSING),
             **{f":{k}": value(v) for k, v in changes.items()},
@@ -188,7 +211,7 @@ class DynamoCatalog:
                 response = self.db.update_item(
                     TableName=self.table,
                     Key=self._key(user_id, image_id),
-                    UpdateExpression=f"SET {sets}",
+                    UpdateExpression=f"SET {sets}{leave}",
                     ConditionExpression=IS_PROCESSING + (UNRECEIVED if unreceived else ""),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
@@ -239,21 +262,30 @@ class DynamoCatalog:
         self._transition(user_id, image_id, changes, unreceived=True)
 
     def add_attempt(self, user_id: str, image_id: str, now_ms: int) -> int:
-        """ADD attempts 1 (atomic); NotFound if the item is gone."""
+        """ADD attempts 1 (atomic) while `processing`; a settled item's count stays as it is
+        (a duplicate delivery to a done item is no attempt). NotFound if the item is gone."""
         try:
             with domain_errors("image"):
                 response = self.db.update_item(
                     TableName=self.table,
                     Key=self._key(user_id, image_id),
                     UpdateExpression="ADD attempts :one",
-                    ConditionExpression="attribute_exists(userId)",
-                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ConditionExpression=IS_PROCESSING,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":processing": value(PROCESSING),
+                    },
                     ReturnValues="UPDATED_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                raise NotFound("no such image") from None
-            raise
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            if old is None:  # gone, or a server that does not return the old item: ask
+                return self.get_item(user_id, image_id).attempts
+            return int(from_attributes(old).get("attempts", 0))
         return int(from_attributes(response["Attributes"])["attempts"])
 
     def delete_item(self, user_id: str, image_id: str) -> None:
@@ -268,27 +300,37 @@ class DynamoCatalog:
             self._release_usage(item, pending, item.get("errorCode") not in WITHOUT_BYTES)
 
     def list_stale_processing(self, older_than_ms: int, limit: int) -> Sequence[ImageItem]:
-        """Scan with a filter. Only the sweeper calls this (rarely); a Scan reads the whole
-        table, which is cheap at small scale. At large scale add a sparse GSI on
-        `processingSince` instead."""
-        found: list[ImageItem] = []
+        """Oldest first, through the sparse index (a Query per shard, never a Scan).
+
+        The index projects only what the sweeper reads (keys, originalKey, status, createdAt,
+        updatedAt); it calls get_item before it processes anything.
+        """
+        shards = [self._stale_in_shard(s, older_than_ms, limit) for s in range(STALE_SHARDS)]
+        merged = heapq.merge(*shards, key=lambda i: (i.updatedAt, i.imageId))
+        return list(merged)[:limit]
+
+    def _stale_in_shard(self, shard: int, older_than_ms: int, limit: int) -> list[ImageItem]:
+        """Up to `limit` items of one index shard, processing since before the cutoff."""
         request: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "#status = :processing AND updatedAt < :cutoff",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":processing": value(PROCESSING),
-                ":cutoff": value(older_than_ms),
-            },
+            "IndexName": STALE_INDEX,
+            "KeyConditionExpression": f"#{SHARD} = :shard AND #{SINCE} < :cutoff",
+            "ExpressionAttributeNames": {f"#{SHARD}": SHARD, f"#{SINCE}": SINCE},
+            "ExpressionAttributeValues": {":shard": value(shard), ":cutoff": value(older_than_ms)},
+            "ScanIndexForward": True,
         }
-        while True:
+        found: list[ImageItem] = []
+        while len(found) < limit:
+            request["Limit"] = limit - len(found)
             with domain_errors("images"):
-                response = self.db.scan(**request)
-            found.extend(ImageItem.from_dict(from_attributes(r)) for r in response["Items"])
+                response = self.db.query(**request)
+            rows = (from_attributes(r) for r in response.get("Items", []))
+            # An index is eventually consistent: skip a row whose item just settled.
+            found.extend(ImageItem.from_dict(r) for r in rows if r.get("status") == PROCESSING)
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted(found, key=lambda i: i.updatedAt)[:limit]
+        return found
 
 
 __all__ = ["DynamoCatalog", "DynamoUsers"]

@@ -1,6 +1,9 @@
-"""DynamoUsers: accounts, sessions and sign-in throttling in the catalog's DynamoDB table.
+"""DynamoUsers: accounts, sessions and sign-in throttling in their own DynamoDB table.
 
-Synthetic keys keep them apart from images (a real userId never contains `#`):
+Only the web app's identity can reach this table (infra/template.yaml): the functions that
+parse images never see password hashes or sessions. The table has the images table's key
+schema (userId S / imageId S), so the rows of a stack that kept them in the images table move
+over unchanged (`python -m imgdrop.adapters.aws.migrate_users`, docs/deploy-aws.md). Keys:
 
     userId = "user#<lowercased username>"   imageId = "#user"        -> the account
     userId = "uid#<userId>"                 imageId = "#uid"         -> userId -> username
@@ -9,8 +12,8 @@ Synthetic keys keep them apart from images (a real userId never contains `#`):
     userId = "login#<lowercased key>"       imageId = "#login"       -> counted sign-in attempts
 
 The record itself is the `body` map; `expiresTtl` (epoch seconds) lets DynamoDB's TTL delete
-ended sessions (absolute or idle expiry) and stale throttling state on its own (enabled in
-infra/template.yaml), so `purge_expired` has nothing to do here.
+ended sessions (absolute or idle expiry) and stale throttling state on its own (enabled on
+UsersTable), so `purge_expired` has nothing to do here.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _session_ttl(session: Session, idle_ms: int, now_ms: int) -> int:
 
 
 class DynamoUsers:
-    """The Users port on the catalog table, through an injected low-level client."""
+    """The Users port on the users table, through an injected low-level client."""
 
     def __init__(self, dynamodb: Any, table: str) -> None:
         self.db = dynamodb
