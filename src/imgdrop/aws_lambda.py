@@ -15,13 +15,20 @@ on a schedule.
 Objects put under uploads/<userId>/ without going through the app have no catalog item:
 `Images.process_upload` logs and ignores them (no thumbnails, nothing in any gallery). See
 docs/deploy-aws.md.
+
+Cold starts: each function's package holds only what its handler imports (imgdrop.packaging),
+and this module imports nothing heavy at load: the engine (pyvips, Pillow) is loaded by
+`init_thumbnails`, FastAPI and argon2 by `init_web`. `python -m imgdrop.cold_start` measures
+both. With SnapStart (web function), `init_web` runs before the snapshot and
+`_after_restore` makes what a snapshot shares unique again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import os
+import random
 import sys
 import time
 from typing import IO, Any
@@ -36,6 +43,7 @@ log = logging.getLogger("imgdrop.lambda")
 _runtime: Runtime | None = None
 _images: Images | None = None
 _web_app: Any = None
+_loop: Any = None  # one event loop per process, whatever rebuilds the app
 
 
 class JsonFormatter(logging.Formatter):
@@ -94,7 +102,7 @@ def worker_images() -> Images:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 ObjectCreated event -> thumbnails. Raises only to make Lambda retry a transient fault."""
-    worker = worker_images()
+    worker = init_thumbnails()
     request_id = getattr(context, "aws_request_id", None)
     results: dict[str, str] = {}
     retry: Exception | None = None
@@ -175,7 +183,7 @@ def failure_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 key, f"processing did not finish ({condition} {detail}".strip() + ")"
             )
             failed.append(key)
-    log.warning("gave up on uploads", extra={"keys": failed})
+    log.warning("gave up on uploads", extra={"keys": failed, "count": len(failed)})
     return {"failed": failed}
 
 
@@ -186,7 +194,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     that expired unused ends `failed` ("the upload never arrived"). Transient errors are left
     for the next sweep; every try is counted, so one that keeps failing ends `failed` too.
     """
-    worker = worker_images()
+    worker = init_thumbnails()
     request_id = getattr(context, "aws_request_id", None)
     results: dict[str, str] = {}
     for key in worker.sweep_stale():
@@ -198,15 +206,56 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"swept": results}
 
 
-def web_handler(event: dict[str, Any], context: Any) -> Any:
-    """The ASGI web app behind a Lambda Function URL / HTTP API, through Mangum."""
-    global _web_app
+def init_thumbnails() -> Images:
+    """Everything the thumbnail and sweeper functions need before their first event: the
+    image services and the engine's libraries (loaded here, in Lambda's init phase)."""
+    import imgdrop.imaging  # noqa: F401 - pyvips/Pillow/pillow-heif load once, now
+
+    return worker_images()
+
+
+def init_web() -> Any:
+    """The web app behind Mangum, built once per container (before a SnapStart snapshot)."""
+    global _web_app, _loop
     if _web_app is None:
+        import asyncio
+
         from mangum import Mangum
 
-        from imgdrop.web.app import create_app  # imported lazily: the thumbnailer never needs it
+        from imgdrop.web.app import create_app  # only the web package carries FastAPI
 
         # Mangum calls asyncio.get_event_loop(), deprecated without a current loop (3.12+).
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
         _web_app = Mangum(create_app(runtime()), lifespan="off")
-    return _web_app(event, context)
+    return _web_app
+
+
+def web_handler(event: dict[str, Any], context: Any) -> Any:
+    """The ASGI web app behind a Lambda Function URL / HTTP API, through Mangum."""
+    return init_web()(event, context)
+
+
+def _after_restore() -> None:
+    """SnapStart restores many environments from one snapshot: give each its own random state
+    (tokens and ids use os.urandom, which Lambda reseeds; `random` is process state)."""
+    random.seed()
+    log.info("restored from snapshot")
+
+
+def _prepare_snapshot() -> None:
+    """Under SnapStart, build the web app during init so the snapshot holds it."""
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
+        return
+    if not os.environ.get("_HANDLER", "").endswith(".web_handler"):
+        return
+    init_web()
+    try:  # the runtime's hook library; absent outside Lambda
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        return
+    register_after_restore(_after_restore)
+
+
+_prepare_snapshot()

@@ -31,16 +31,46 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v["Properties"] for k, v in resources(template, "AWS::Serverless::Function").items()}
 
 
+def policy_documents(template: dict[str, Any], policies: list[Any]) -> list[dict[str, Any]]:
+    """The documents of a Policies/ManagedPolicyArns list: inline statements, or a !Ref to one
+    of the template's own AWS::IAM::ManagedPolicy resources (never an AWS-managed policy or a
+    SAM policy template, whose contents this test could not see)."""
+    documents = []
+    for policy in policies:
+        if isinstance(policy, dict) and "Ref" in policy:
+            resource = template["Resources"][policy["Ref"]]
+            assert resource["Type"] == "AWS::IAM::ManagedPolicy", policy
+            documents.append(resource["Properties"]["PolicyDocument"])
+        else:
+            assert isinstance(policy, dict) and "Statement" in policy, (
+                f"use inline statements or the template's own managed policies: {policy}"
+            )
+            documents.append(policy)
+    return documents
+
+
 def allow_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(function, statement) for every Allow statement of every function's inline policies."""
+    """(function, statement) for every Allow statement of every function's policies."""
     found = []
     for name, props in functions(template).items():
-        for policy in props.get("Policies", []):
-            assert isinstance(policy, dict) and "Statement" in policy, (
-                f"{name}: use inline statements, not managed/SAM policy templates"
-            )
-            found.extend((name, s) for s in policy["Statement"] if s["Effect"] == "Allow")
+        for document in policy_documents(template, props.get("Policies", [])):
+            found.extend((name, s) for s in document["Statement"] if s["Effect"] == "Allow")
     return found
+
+
+def identity_grants(template: dict[str, Any], identity: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs an IAM role or user of the template is allowed."""
+    props = template["Resources"][identity]["Properties"]
+    documents = policy_documents(template, props.get("ManagedPolicyArns", []))
+    documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+    return {
+        (action, resource_text(res))
+        for document in documents
+        for s in document["Statement"]
+        if s["Effect"] == "Allow"
+        for action in as_list(s["Action"])
+        for res in as_list(s["Resource"])
+    }
 
 
 def as_list(value: Any) -> list[Any]:
