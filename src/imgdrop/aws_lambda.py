@@ -104,11 +104,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 ObjectCreated event -> thumbnails. Raises only to make Lambda retry a transient fault."""
     worker = init_thumbnails()
     request_id = getattr(context, "aws_request_id", None)
+    etags = event_etags(event)
     results: dict[str, str] = {}
     retry: Exception | None = None
     for key in object_created_keys(event):
         try:
             results[key] = process_key(worker, key, request_id)
+            if results[key] == "done":
+                results[key] = check_original(worker, key, etags.get(key))
         except Exception as exc:  # each key settles on its own; re-raised below
             retry = exc
             results[key] = "retry"
@@ -155,6 +158,47 @@ def process_key(images: Images, key: str, request_id: str | None = None) -> str:
         },
     )
     return status
+
+
+def event_etags(event: dict[str, Any]) -> dict[str, str]:
+    """Each ObjectCreated record's key -> the ETag S3 reports for the object it created."""
+    found = {}
+    for record in event.get("Records") or []:
+        obj = (record.get("s3") or {}).get("object") or {}
+        if isinstance(obj.get("key"), str) and obj.get("eTag"):
+            found[keys.decode_event_key(obj["key"])] = str(obj["eTag"]).strip('"')
+    return found
+
+
+def check_original(images: Images, key: str, event_etag: str | None) -> str:
+    """Detect an original replaced under a `done` item (a form posted again with other bytes).
+
+    The ETag of the bytes the thumbnails were made from is recorded on the item; an event
+    whose object has another ETag means the original now differs from what was checked and
+    thumbnailed. That is logged as an error (a metric and an alarm in infra/template.yaml) and
+    the key reports "replaced". The object is not deleted: the image roles have no delete
+    grant on uploads/ (a decoder exploit must not be able to remove originals). Forms that
+    carry the content's SHA-256 cannot be replayed with other bytes at all (S3BlobStore).
+    """
+    catalog: Any = images.catalog
+    blobs: Any = images.blobs
+    if not hasattr(catalog, "record_original_etag") or not hasattr(blobs, "read_etags"):
+        return "done"
+    parsed = keys.parse_original_key(key)
+    processed = blobs.read_etags.pop(key, None)
+    recorded = (
+        catalog.record_original_etag(parsed.user_id, parsed.image_id, processed)
+        if processed
+        else catalog.original_etag(parsed.user_id, parsed.image_id)
+    )
+    current = event_etag if event_etag and not processed else blobs.etag(key)
+    if not recorded or current is None or current == recorded:
+        return "done"
+    log.error(
+        "original replaced after its thumbnails were made",
+        extra={"key": key, "processed_etag": recorded, "new_etag": current},
+    )
+    return "replaced"
 
 
 def _count_attempt(images: Images, key: str) -> int:

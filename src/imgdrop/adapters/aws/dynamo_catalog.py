@@ -288,6 +288,36 @@ class DynamoCatalog:
             return int(from_attributes(old).get("attempts", 0))
         return int(from_attributes(response["Attributes"])["attempts"])
 
+    def record_original_etag(self, user_id: str, image_id: str, etag: str) -> str:
+        """Remember the ETag of the original a `done` item's thumbnails were made from (the
+        first one recorded wins); returns the recorded ETag ("" if the item is gone)."""
+        try:
+            with domain_errors("image"):
+                self.db.update_item(
+                    TableName=self.table,
+                    Key=self._key(user_id, image_id),
+                    UpdateExpression="SET originalETag = :etag",
+                    ConditionExpression="attribute_exists(userId) AND "
+                    "attribute_not_exists(originalETag)",
+                    ExpressionAttributeValues={":etag": value(etag)},
+                )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+            return self.original_etag(user_id, image_id)
+        return etag
+
+    def original_etag(self, user_id: str, image_id: str) -> str:
+        """The recorded ETag of the processed original ("" if none)."""
+        with domain_errors("image"):
+            found = self.db.get_item(
+                TableName=self.table,
+                Key=self._key(user_id, image_id),
+                ProjectionExpression="originalETag",
+                ConsistentRead=True,
+            ).get("Item")
+        return str(from_attributes(found or {}).get("originalETag", ""))
+
     def delete_item(self, user_id: str, image_id: str) -> None:
         """DeleteItem (missing is fine), then give back what the item held."""
         with domain_errors("image"):

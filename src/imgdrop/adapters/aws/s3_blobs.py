@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from imgdrop.adapters.aws.clients import domain_errors
-from imgdrop.core.errors import NotFound
+from imgdrop.core.errors import InvalidRequest, NotFound
 from imgdrop.ports import UploadForm
 from imgdrop.settings import LIMITS
 
@@ -21,6 +22,8 @@ class S3BlobStore:
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
+        # The ETag of the bytes the last `get` of each key returned (what was processed).
+        self.read_etags: dict[str, str] = {}
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """PutObject (S3 writes are atomic: readers see the whole object or none)."""
@@ -31,7 +34,20 @@ class S3BlobStore:
         """GetObject's bytes; NotFound for a missing key."""
         with domain_errors(f"object {key!r}"):
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
-            return bytes(response["Body"].read())
+            data = bytes(response["Body"].read())
+        if len(self.read_etags) > 1000:  # one key per event in practice: stay bounded
+            self.read_etags.clear()
+        self.read_etags[key] = str(response.get("ETag", "")).strip('"')
+        return data
+
+    def etag(self, key: str) -> str | None:
+        """HeadObject's ETag (unquoted), or None for a missing key."""
+        try:
+            with domain_errors("object"):
+                head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except NotFound:
+            return None
+        return str(head.get("ETag", "")).strip('"')
 
     def exists(self, key: str) -> bool:
         """HeadObject: True if stored."""
@@ -57,17 +73,25 @@ class S3BlobStore:
     ) -> UploadForm:
         """A presigned POST for exactly this key and Content-Type, 1..max_bytes, <= 10 min.
 
-        `sha256` is accepted for the port; pinning it in the S3 form is the AWS adapter's
-        own change (issue 11)."""
+        With `sha256` (64 hex digits) the policy also pins the content: S3 computes the
+        SHA-256 of what is posted and refuses bytes whose digest differs from the form's
+        x-amz-checksum-sha256 field, which the signed policy fixes, so a replayed form can
+        only ever store the same bytes again.
+        """
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            ["eq", "$Content-Type", content_type],
+            ["content-length-range", 1, max_bytes],
+        ]
+        if sha256 is not None:
+            fields.update(checksum_fields(sha256))
+            conditions += [{k: v} for k, v in checksum_fields(sha256).items()]
         with domain_errors("upload form"):
             post = self.s3.generate_presigned_post(
                 Bucket=self.bucket,
                 Key=key,
-                Fields={"Content-Type": content_type},
-                Conditions=[
-                    ["eq", "$Content-Type", content_type],
-                    ["content-length-range", 1, max_bytes],
-                ],
+                Fields=fields,
+                Conditions=conditions,
                 ExpiresIn=min(expires_s, MAX_UPLOAD_EXPIRES_S),
             )
         return UploadForm(post["url"], {k: str(v) for k, v in post["fields"].items()})
@@ -87,3 +111,17 @@ class S3BlobStore:
                     ExpiresIn=min(expires_s, MAX_DOWNLOAD_EXPIRES_S),
                 )
             )
+
+
+def checksum_fields(sha256: str) -> dict[str, str]:
+    """The POST fields that make S3 verify the content: algorithm, and base64 of the digest."""
+    try:
+        digest = bytes.fromhex(sha256)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise InvalidRequest("sha256 must be 64 hexadecimal characters")
+    return {
+        "x-amz-checksum-algorithm": "SHA256",
+        "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
+    }
