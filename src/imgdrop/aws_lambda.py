@@ -253,7 +253,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def init_thumbnails() -> Images:
     """Everything the thumbnail and sweeper functions need before their first event: the
     image services and the engine's libraries (loaded here, in Lambda's init phase)."""
-    import imgdrop.imaging  # noqa: F401 - pyvips/Pillow/pillow-heif load once, now
+    import imgdrop.engine.pipeline  # noqa: F401 - pyvips/Pillow/pillow-heif load once, now
 
     return worker_images()
 

@@ -25,6 +25,13 @@ S3_ACTIONS = {
     "ListObjectsV2": "s3:ListBucket",
 }
 Calls = list[tuple[str, str]]
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
 
 
 def record(rt: Runtime, stack: AwsStack) -> Calls:
@@ -36,6 +43,16 @@ def record(rt: Runtime, stack: AwsStack) -> Calls:
     }
 
     def on_dynamodb(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in {"TransactWriteItems", "TransactGetItems"}:
+            # IAM authorises each item of a transaction by its own action.
+            for entry in params["TransactItems"]:
+                [(kind, body)] = entry.items()
+                action = TRANSACT_ACTIONS[kind]
+                calls.append((f"dynamodb:{action}", tables[body["TableName"]]))
+            return
+        if model.name.startswith("Batch"):
+            calls.extend((f"dynamodb:{model.name}", tables[t]) for t in params["RequestItems"])
+            return
         if index := params.get("IndexName"):
             calls.append((f"dynamodb:{model.name}", f"${{CatalogTable.Arn}}/index/{index}"))
         else:
@@ -64,7 +81,8 @@ def call(web: Callable[..., Any], method: str, path: str, **kw: Any) -> dict[str
 
 
 def web_session() -> str:
-    """Sign up, sign in, upload a photo, list, delete, sign out: the web app's whole use (the
+    """Sign up, sign in, upload a photo, list, delete, sign out everywhere, sign in again, sign
+    out: the web app's whole use (the
     thumbnail function is not run here, so every call recorded is the web app's)."""
     web = aws_lambda.web_handler
     creds = {"username": "grace", "password": "correct horse battery"}
@@ -79,7 +97,9 @@ def web_session() -> str:
     call(web, "GET", "/api/images", headers=auth)
     call(web, "GET", f"/api/images/{started['imageId']}", headers=auth)
     call(web, "DELETE", f"/api/images/{started['imageId']}", headers=auth)
-    call(web, "POST", "/api/logout", headers=auth)
+    call(web, "POST", "/api/account/signout-all", headers=auth)  # the user's session list
+    token = call(web, "POST", "/api/login", body=creds)["token"]
+    call(web, "POST", "/api/logout", headers={"authorization": f"Bearer {token}"})
     return str(started["imageId"])
 
 

