@@ -48,10 +48,13 @@ class Role:
     drop: tuple[str, ...] = ()
 
 
+# zxcvbn: password strength; limits: sign-in and upload rate limits.
+WEB_REQUIREMENTS: tuple[str, ...] = ("boto3", "fastapi", "python-multipart", "jinja2")
+WEB_REQUIREMENTS += ("argon2-cffi", "python-ulid", "mangum", "zxcvbn", "limits")
 ENGINE = ("pyvips", "pyvips-binary", "pillow", "pillow-heif", "thumbhash")
 ROLES = {
     "web": Role(
-        ("boto3", "fastapi", "python-multipart", "jinja2", "argon2-cffi", "python-ulid", "mangum"),
+        WEB_REQUIREMENTS,
         forbidden=("pyvips", "PIL", "pillow_heif", "pyvips_binary.libs", "uvicorn"),
     ),
     "thumbnail": Role(
