@@ -156,6 +156,7 @@ def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> 
     assert {a for a, t in dynamo if t == "TABLE_NAME"} == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "dynamodb:Query",
         "dynamodb:DeleteItem",
     }
