@@ -62,6 +62,7 @@ CHUNK = 1 << 20  # bytes per write of a streamed attack body
 ANSWER_WAIT_S = 30.0  # how long an attack waits for the server's answer once it stops sending
 STALL_S = 10.0  # a server that stops reading for this long is left alone
 TARGET_P95_RATIO = 1.5
+BUSY_TRIES = 6  # sign-up or sign-in attempts while the server says its hashing pool is full
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Stats:
     gallery_s: list[float] = field(default_factory=list)
     to_done_s: list[float] = field(default_factory=list)
     signin_s: list[float] = field(default_factory=list)
+    busy_waits: int = 0  # 503 + Retry-After on sign-up or sign-in, waited out as told
     rss_mb: list[float] = field(default_factory=list)
     load_from: int = 0  # first RSS sample of the upload phase (after the sign-up burst)
 
@@ -359,20 +361,51 @@ def client_for(url: str, address: str, connections: int = 10) -> httpx.AsyncClie
     return httpx.AsyncClient(base_url=url, timeout=120, transport=transport)
 
 
-async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> float:
+@dataclass
+class Person:
+    """An account: number, name, password, how often it signs in again (s, or 0), and the
+    known-device token of its last sign-in (sent back, like the CLI does)."""
+
+    n: int
+    username: str
+    password: str
+    relogin_s: float = 0.0
+    device_token: str = ""
+
+
+async def post_patiently(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], stats: Stats
+) -> httpx.Response:
+    """POST; on 503 with Retry-After (the server's hashing pool is full) wait as told and try
+    again, up to BUSY_TRIES times. Every wait is counted. Any other answer is returned."""
+    for _ in range(BUSY_TRIES - 1):
+        response = await client.post(path, json=body)
+        retry = response.headers.get("retry-after", "")
+        if response.status_code != 503 or not retry.isdigit():
+            return response
+        stats.busy_waits += 1
+        await asyncio.sleep(min(int(retry), 10) + random.uniform(0, 0.5))
+    return await client.post(path, json=body)
+
+
+async def sign_in(client: httpx.AsyncClient, person: Person, stats: Stats) -> float:
     """Sign in and use the new bearer token from now on; returns the seconds it took.
 
-    The cookie jar is kept: a device cookie from an earlier sign-in is what lets the owner in
-    while strangers' guesses are throttled. A 429 (with Retry-After) is an error: the design
-    must let the owner in.
+    The cookie jar is kept, and the last device token sent back: a known device is what lets
+    the owner in while strangers' guesses are throttled. A 429 (with Retry-After) is an
+    error: the design must let the owner in.
     """
     started = time.monotonic()
-    login = await client.post("/api/login", json={"username": username, "password": password})
+    body = {"username": person.username, "password": person.password}
+    if person.device_token:
+        body["deviceToken"] = person.device_token
+    login = await post_patiently(client, "/api/login", body, stats)
     if login.status_code != 200:
         retry = login.headers.get("retry-after")
         shown = f" (Retry-After: {retry})" if retry else ""
         raise RuntimeError(f"sign-in {login.status_code}{shown}: {login.text[:200]}")
     elapsed = time.monotonic() - started
+    person.device_token = str(login.json().get("deviceToken") or "")
     old = client.headers.get("Authorization")
     client.headers["Authorization"] = f"Bearer {login.json()['token']}"
     if old:  # end the previous session, as a person signing in again would leave it
@@ -382,12 +415,13 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> fl
     return elapsed
 
 
-async def sign_up(client: httpx.AsyncClient, username: str, password: str) -> float:
+async def sign_up(client: httpx.AsyncClient, person: Person, stats: Stats) -> float:
     """Create the account and sign in; returns the sign-in seconds."""
-    signup = await client.post("/api/signup", json={"username": username, "password": password})
+    body = {"username": person.username, "password": person.password}
+    signup = await post_patiently(client, "/api/signup", body, stats)
     if signup.status_code != 201:
         raise RuntimeError(f"signup {signup.status_code}: {signup.text[:200]}")
-    return await sign_in(client, username, password)
+    return await sign_in(client, person, stats)
 
 
 async def create_upload(
@@ -441,16 +475,6 @@ async def browse(client: httpx.AsyncClient, stats: Stats) -> None:
         raise RuntimeError(f"gallery {page.status_code}: {page.text[:200]}")
 
 
-@dataclass(frozen=True)
-class Person:
-    """An honest user: number, name, password, and how often they sign in again (s, or 0)."""
-
-    n: int
-    username: str
-    password: str
-    relogin_s: float
-
-
 async def user(
     person: Person,
     client: httpx.AsyncClient,
@@ -466,7 +490,7 @@ async def user(
         try:
             if time.monotonic() >= next_login:
                 next_login += person.relogin_s
-                stats.signin_s.append(await sign_in(client, person.username, person.password))
+                stats.signin_s.append(await sign_in(client, person, stats))
             await upload_one(client, rng.choice(photos), stats, window.until + 300)
             await browse(client, stats)
         except (RuntimeError, httpx.HTTPError, ValueError, KeyError) as exc:
@@ -659,27 +683,32 @@ async def oversized(
             return
 
 
+async def guess_burst(client: httpx.AsyncClient, target: str, count: int) -> list[tuple[str, str]]:
+    """`count` wrong-password sign-ins for `target`, all at once."""
+    wrong = [{"username": target, "password": secrets.token_urlsafe(12)} for _ in range(count)]
+    return await asyncio.gather(*(answer_of(client.post("/api/login", json=w)) for w in wrong))
+
+
 async def signin_flood(
     client: httpx.AsyncClient, target: str, log: AttackLog, window: Window, args: Any
 ) -> None:
     """Bursts of parallel wrong-password sign-ins for an honest user's name: three bursts a
-    second apart (90 guesses at the default 30), then one every --flood-every s."""
-    for burst in range(args.flood_bursts):
-        started = time.monotonic()
-        wrong = [
-            {"username": target, "password": secrets.token_urlsafe(12)}
-            for _ in range(args.flood_parallel)
-        ]
-        answers = await asyncio.gather(
-            *(answer_of(client.post("/api/login", json=body)) for body in wrong)
-        )
-        for status, message in answers:
+    second apart (90 guesses at the default 30), then one every --flood-every s. A burst
+    starts on time whether or not the earlier ones were answered (at most three unanswered)."""
+    bursts: list[asyncio.Task[list[tuple[str, str]]]] = []
+    first = time.monotonic()
+    for n in range(args.flood_bursts):
+        while sum(not b.done() for b in bursts) >= 3:
+            await asyncio.wait([b for b in bursts if not b.done()], return_when="FIRST_COMPLETED")
+        bursts.append(asyncio.create_task(guess_burst(client, target, args.flood_parallel)))
+        await pause_until(window, first + (n + 1 if n < 2 else 2 + (n - 1) * args.flood_every))
+        if not window.open():
+            break
+    for burst in bursts:  # in the order they were sent: the first 90 guesses come first
+        for status, message in await burst:
             log.record("signin_flood", status, message)
             log.verdicts_first_90 += status == "401" and log.guesses < 90
             log.guesses += 1
-        await pause_until(window, started + (1.0 if burst < 2 else args.flood_every))
-        if not window.open():
-            return
 
 
 async def upload_bomb(
@@ -757,7 +786,8 @@ async def attacker_ready(url: str, run_id: str, log: AttackLog) -> Attacker:
     attacker = Attacker(crowd, bomber, flooder, form_path=None, max_upload_bytes=50 * 2**20)
     try:
         for who, client in (("bomber", attacker.bomber), ("flooder", attacker.flooder)):
-            await sign_up(client, f"{who}{run_id}", secrets.token_urlsafe(18))
+            account = Person(-1, f"{who}{run_id}", secrets.token_urlsafe(18))
+            await sign_up(client, account, Stats())
         config = (await attacker.crowd.get("/api/config")).json()
         attacker.max_upload_bytes = int(config["maxUploadBytes"])
         probe = await create_upload(attacker.bomber, "probe.jpg", "image/jpeg", 1000, None)
@@ -827,7 +857,7 @@ async def sign_up_everyone(
         await stack.enter_async_context(client_for(url, honest_address(p.n))) for p in people
     ]
     signed = await asyncio.gather(
-        *(sign_up(c, p.username, p.password) for p, c in zip(people, clients, strict=True)),
+        *(sign_up(c, p, stats) for p, c in zip(people, clients, strict=True)),
         return_exceptions=True,
     )
     ready = []
@@ -994,6 +1024,7 @@ def summary(result: Result, args: Any, mode: str) -> dict[str, Any]:
         "upload_to_done_p95_s": round(pct(stats.to_done_s, 95), 2),
         "signins": len(stats.signin_s),
         "signin_p95_ms": round(pct(stats.signin_s, 95) * 1000, 1),
+        "signin_busy_waits": stats.busy_waits,
         "cpu_s": result.cpu_s,
         "rss_peak_mb": round(result.guard.peak_mb, 1),
         "rss_idle_mb": round(rss[0], 1),
