@@ -9,13 +9,18 @@ answered as designed. No timing ratios here (see docs/benchmarks.md for the full
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+import pyvips
+from PIL import Image
 
 LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 ATTACKS = [
@@ -44,7 +49,49 @@ LIGHT = {
     "--forms-max": 200,
     "--rss-cap-mb": 3000,
 }
-pytestmark = pytest.mark.slow
+
+
+def bench_load() -> ModuleType:
+    """bench/load.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("bench_load", LOAD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_load"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_scan_bomb_is_a_valid_progressive_jpeg_with_that_many_scans() -> None:
+    bomb = bench_load().scan_bomb(1, 2000)
+    assert bomb.count(b"\xff\xda") >= 2000 and len(bomb) < 100_000
+    with Image.open(io.BytesIO(bomb)) as img:
+        img.load()  # every scan decoded, no error
+        assert img.size == (992, 992)
+        pixel = img.getpixel((500, 500))
+        assert isinstance(pixel, tuple)
+        assert all(abs(a - b) <= 3 for a, b in zip(pixel, (90, 120, 150), strict=True))
+
+
+def test_the_avif_bomb_decodes_as_one_grid_whose_tiles_share_their_bytes() -> None:
+    load = bench_load()
+    small = pyvips.Image.new_from_buffer(load.avif_bomb(3, tile_px=64), "")
+    assert (small.width, small.height) == (192, 192)
+    assert abs(small.avg() - 120) < 3  # every tile decoded: the flat (90, 120, 150)
+    bomb = load.avif_bomb(15)
+    header = pyvips.Image.new_from_buffer(bomb, "")  # the header only: no decode
+    assert (header.width, header.height) == (15360, 15360) and len(bomb) < 20_000
+
+
+def test_oversized_bodies_are_generated_not_held() -> None:
+    load = bench_load()
+    body = load.login_body(8 * 2**20 + 5)
+    assert iter(body) is body  # a generator: no part exists before it is sent
+    assert max(map(len, body)) <= load.CHUNK
+    assert b"".join(load.login_body(10)) == b'{"username": "aaaaaaaaaa", "password": "x"}'
+    chunks = list(load.many_fields(3 * 2**20, "b0und"))
+    assert sum(map(len, chunks)) >= 3 * 2**20 and chunks[-1] == b"--b0und--\r\n"
+    names = {line for c in chunks[:2] for line in c.split(b"\r\n") if b"name=" in line}
+    assert len(names) == 20_000  # every field has a new name
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +112,7 @@ def attack_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return figures
 
 
+@pytest.mark.slow
 def test_the_attack_run_ends_by_itself_and_reports_every_attack(attack_run: dict[str, Any]) -> None:
     assert not attack_run["stopped_early"], attack_run["stopped_early"]
     assert attack_run["mode"] == "attack" and attack_run["rss_peak_mb"] > 0
@@ -76,12 +124,14 @@ def test_the_attack_run_ends_by_itself_and_reports_every_attack(attack_run: dict
         assert max(attack_run["attacks"][kind]["sent_mib"]) <= LIGHT["--oversize-mib"]
 
 
+@pytest.mark.slow
 def test_honest_users_see_no_errors_under_attack(attack_run: dict[str, Any]) -> None:
     assert attack_run["errors"] == 0, attack_run["first_errors"]
     assert attack_run["uploads"] >= 10 and attack_run["done"] == attack_run["uploads"]
     assert attack_run["signins"] >= 10 + 1, "the flooded user signs in again during the flood"
 
 
+@pytest.mark.slow
 def test_each_attack_is_refused_as_designed(attack_run: dict[str, Any]) -> None:
     attacks = attack_run["attacks"]
     for kind in ATTACKS:
