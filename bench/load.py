@@ -102,6 +102,8 @@ class Stats:
     gallery_s: list[float] = field(default_factory=list)
     to_done_s: list[float] = field(default_factory=list)
     signin_s: list[float] = field(default_factory=list)
+    create_s: list[float] = field(default_factory=list)  # POST /api/uploads
+    post_s: list[float] = field(default_factory=list)  # the bytes to the form
     busy_waits: int = 0  # 503 + Retry-After on sign-up or sign-in, waited out as told
     rss_mb: list[float] = field(default_factory=list)
     load_from: int = 0  # first RSS sample of the upload phase (after the sign-up burst)
@@ -444,7 +446,9 @@ async def upload_one(
     )
     if created.status_code != 201:
         raise RuntimeError(f"create {created.status_code}: {created.text[:200]}")
+    stats.create_s.append(time.monotonic() - started)
     form = created.json()["upload"]
+    posting = time.monotonic()
     posted = await client.post(
         form["url"],
         data=form["fields"],
@@ -452,6 +456,7 @@ async def upload_one(
     )
     if posted.status_code != 204:
         raise RuntimeError(f"form POST {posted.status_code}: {posted.text[:200]}")
+    stats.post_s.append(time.monotonic() - posting)
     stats.uploads += 1
     image_id = created.json()["imageId"]
     while time.monotonic() < drain_by:
@@ -918,6 +923,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def mean(values: list[float]) -> float:
+    """The mean; NaN when empty."""
+    return sum(values) / len(values) if values else float("nan")
+
+
 def _client_error(answer: str) -> bool:
     return answer.isdigit() and 400 <= int(answer) < 500
 
@@ -1022,10 +1032,18 @@ def summary(result: Result, args: Any, mode: str) -> dict[str, Any]:
         "gallery_p95_ms": round(pct(stats.gallery_s, 95) * 1000, 1),
         "upload_to_done_p50_s": round(pct(stats.to_done_s, 50), 2),
         "upload_to_done_p95_s": round(pct(stats.to_done_s, 95), 2),
+        "upload_to_done_mean_s": round(mean(stats.to_done_s), 2),
+        "create_mean_ms": round(mean(stats.create_s) * 1000, 1),
+        "form_post_mean_ms": round(mean(stats.post_s) * 1000, 1),
+        "gallery_mean_ms": round(mean(stats.gallery_s) * 1000, 1),
+        # Each user loops: upload until done, gallery, think (mean --think): a closed loop, so
+        # uploads/s is users / this cycle, whether or not the server is busy.
+        "user_cycle_s": round(args.users * args.duration / stats.done, 2) if stats.done else None,
         "signins": len(stats.signin_s),
         "signin_p95_ms": round(pct(stats.signin_s, 95) * 1000, 1),
         "signin_busy_waits": stats.busy_waits,
         "cpu_s": result.cpu_s,
+        "cpu_cores_used": round(sum(result.cpu_s.values()) / result.wall_s, 2),
         "rss_peak_mb": round(result.guard.peak_mb, 1),
         "rss_idle_mb": round(rss[0], 1),
         "rss_signup_peak_mb": round(max(signup), 1),
@@ -1068,7 +1086,8 @@ ROWS = [
 
 def comparison(calm: dict[str, Any], attacked: dict[str, Any]) -> dict[str, Any]:
     """The attack run against the calm one."""
-    ratio = attacked["upload_to_done_p95_s"] / calm["upload_to_done_p95_s"]
+    calm_p95 = calm["upload_to_done_p95_s"]
+    ratio = attacked["upload_to_done_p95_s"] / calm_p95 if calm_p95 else math.nan
     return {
         "upload_to_done_p95_ratio": round(ratio, 2),
         "target_ratio": TARGET_P95_RATIO,
