@@ -194,6 +194,37 @@ def _boxes(data: bytes) -> dict[bytes, bytes]:
     return found
 
 
+def _flat_av1_tile(tile_px: int) -> tuple[bytes, bytes]:
+    """The av1C property and the coded bytes of one flat AVIF tile (encoded by Pillow)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (tile_px, tile_px), (90, 120, 150)).save(buf, "AVIF", quality=30, speed=10)
+    top = _boxes(buf.getvalue())
+    av1c = _boxes(_boxes(_boxes(top[b"meta"][4:])[b"iprp"])[b"ipco"])[b"av1C"]
+    return av1c, top[b"mdat"]
+
+
+def _grid_items(tiles: int, tile_px: int, av1c: bytes) -> bytes:
+    """iinf, iref and iprp: a grid (item 1) of tiles x tiles hidden av01 items (2, 3, ...)."""
+    count, side = tiles * tiles, tiles * tile_px
+    ids = range(2, count + 2)
+    infe = [_box(b"infe", struct.pack(">HH", 1, 0) + b"grid\0", 2)]
+    infe += [_box(b"infe", struct.pack(">HH", i, 0) + b"av01\0", 2, flags=1) for i in ids]
+    refs = struct.pack(">HH", 1, count) + b"".join(struct.pack(">H", i) for i in ids)
+    properties = (  # 1: tile size, 2: codec, 3: grid size, 4: bit depth
+        _box(b"ispe", struct.pack(">II", tile_px, tile_px), 0)
+        + _box(b"av1C", av1c)
+        + _box(b"ispe", struct.pack(">II", side, side), 0)
+        + _box(b"pixi", bytes([3, 8, 8, 8]), 0)
+    )
+    tile_props = b"".join(struct.pack(">HB", i, 3) + bytes([0x82, 1, 4]) for i in ids)
+    ipma = struct.pack(">IHB", count + 1, 1, 2) + bytes([3, 4]) + tile_props
+    return (
+        _box(b"iinf", struct.pack(">H", count + 1) + b"".join(infe), 0)
+        + _box(b"iref", _box(b"dimg", refs), 0)
+        + _box(b"iprp", _box(b"ipco", properties) + _box(b"ipma", ipma, 0))
+    )
+
+
 def avif_bomb(tiles: int, tile_px: int = 1024) -> bytes:
     """A ~10 KB AVIF grid of tiles x tiles flat tiles that all point at the same coded bytes.
 
@@ -201,45 +232,20 @@ def avif_bomb(tiles: int, tile_px: int = 1024) -> bytes:
     only a decode-memory budget can refuse it; decoding it takes ~1.2 GB. libheif refuses
     more than 256 items, hence the large tiles.
     """
-    buf = io.BytesIO()
-    Image.new("RGB", (tile_px, tile_px), (90, 120, 150)).save(buf, "AVIF", quality=30, speed=10)
-    top = _boxes(buf.getvalue())
-    av1c = _boxes(_boxes(_boxes(top[b"meta"][4:])[b"iprp"])[b"ipco"])[b"av1C"]
-    coded, count, side = top[b"mdat"], tiles * tiles, tiles * tile_px
-    ids = range(2, count + 2)
+    av1c, coded = _flat_av1_tile(tile_px)
+    count, side = tiles * tiles, tiles * tile_px
     grid = bytes([0, 0, tiles - 1, tiles - 1]) + struct.pack(">HH", side, side)
-
-    def infe(item: int, kind: bytes) -> bytes:
-        return _box(b"infe", struct.pack(">HH", item, 0) + kind + b"\0", 2, int(item > 1))
-
-    ipco = _box(
-        b"ipco",
-        _box(b"ispe", struct.pack(">II", tile_px, tile_px), 0)
-        + _box(b"av1C", av1c)
-        + _box(b"ispe", struct.pack(">II", side, side), 0)
-        + _box(b"pixi", bytes([3, 8, 8, 8]), 0),
-    )
-    tile_props = b"".join(struct.pack(">HB", i, 3) + bytes([0x82, 1, 4]) for i in ids)
-    ipma = _box(b"ipma", struct.pack(">IHB", count + 1, 1, 2) + bytes([3, 4]) + tile_props, 0)
-    iinf = _box(
-        b"iinf",
-        struct.pack(">H", count + 1) + infe(1, b"grid") + b"".join(infe(i, b"av01") for i in ids),
-        0,
-    )
-    refs = struct.pack(">HH", 1, count) + b"".join(struct.pack(">H", i) for i in ids)
-    head = _box(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13, 0) + _box(
-        b"pitm", struct.pack(">H", 1), 0
-    )
-    tail = iinf + _box(b"iref", _box(b"dimg", refs), 0) + _box(b"iprp", ipco + ipma)
+    head = _box(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13, 0) + _box(b"pitm", b"\0\1", 0)
+    items = _grid_items(tiles, tile_px, av1c)
     ftyp = _box(b"ftyp", b"avif\0\0\0\0avifmif1miaf")
 
-    def meta(mdat_at: int) -> bytes:
+    def meta(mdat_at: int) -> bytes:  # iloc: the grid's 8 bytes, then one tile for all
         grid_at, tile_at = mdat_at + 8, mdat_at + 8 + len(grid)
         rows = struct.pack(">HHHII", 1, 0, 1, grid_at, len(grid)) + b"".join(
-            struct.pack(">HHHII", i, 0, 1, tile_at, len(coded)) for i in ids
+            struct.pack(">HHHII", i, 0, 1, tile_at, len(coded)) for i in range(2, count + 2)
         )
         iloc = _box(b"iloc", bytes([0x44, 0]) + struct.pack(">H", count + 1) + rows, 0)
-        return _box(b"meta", head + iloc + tail, 0)
+        return _box(b"meta", head + iloc + items, 0)
 
     mdat_at = len(ftyp) + len(meta(0))  # the offsets do not change the size
     return ftyp + meta(mdat_at) + _box(b"mdat", grid + coded)
@@ -578,6 +584,35 @@ async def drained(writer: asyncio.StreamWriter, answer: asyncio.Future[Any]) -> 
     return not answer.done()
 
 
+async def send_body(
+    writer: asyncio.StreamWriter,
+    body: Iterator[bytes],
+    chunked: bool,
+    answer: asyncio.Future[Any],
+    rate_mib_s: float,
+    window: Window,
+) -> int:
+    """Write `body`, paced; stop when the server answers, stalls or closes the connection, or
+    the window closes (the run is over, or the RSS cap was passed). Returns the bytes sent."""
+    sent, started = 0, time.monotonic()
+    try:
+        for chunk in body:
+            if not window.open():
+                return sent
+            writer.writelines([b"%x\r\n" % len(chunk), chunk, b"\r\n"] if chunked else [chunk])
+            sent += len(chunk)
+            if not await drained(writer, answer):
+                return sent
+            await asyncio.sleep(
+                max(0.0, sent / (rate_mib_s * 2**20) - (time.monotonic() - started))
+            )
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+    except OSError:
+        pass  # the server closed the connection: its answer, if it sent one, is read next
+    return sent
+
+
 async def stream_post(
     url: httpx.URL,
     path: str,
@@ -586,11 +621,8 @@ async def stream_post(
     rate_mib_s: float,
     window: Window,
 ) -> tuple[str, str, float]:
-    """POST a generated body from the attacker's address, paced, until the server answers
-    (or the window closes). Chunked when `headers` has no Content-Length.
-
-    Returns (status, message, MiB sent).
-    """
+    """POST a generated body from the attacker's address until the server answers (chunked
+    when `headers` has no Content-Length). Returns (status, message, MiB sent)."""
     reader, writer = await asyncio.open_connection(
         url.host, url.port, local_addr=(ATTACKER_ADDRESS, 0)
     )
@@ -599,23 +631,9 @@ async def stream_post(
     if chunked:
         headers["Transfer-Encoding"] = "chunked"
     answer = asyncio.ensure_future(read_answer(reader))
-    sent, started = 0, time.monotonic()
-    try:
-        writer.write(f"POST {path} HTTP/1.1\r\n".encode())
-        writer.write("".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
-        for chunk in body:
-            if not window.open():  # the run is over, or the server's RSS passed the cap
-                break
-            writer.writelines([b"%x\r\n" % len(chunk), chunk, b"\r\n"] if chunked else [chunk])
-            if not await drained(writer, answer):
-                break
-            sent += len(chunk)
-            ahead = sent / (rate_mib_s * 2**20) - (time.monotonic() - started)
-            await asyncio.sleep(max(0.0, ahead))
-        else:
-            writer.write(b"0\r\n\r\n" if chunked else b"")
-    except OSError:
-        pass  # the server closed the connection: its answer, if it sent one, is read below
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(head.encode() + b"\r\n")
+    sent = await send_body(writer, body, chunked, answer, rate_mib_s, window)
     try:
         status, message = await asyncio.wait_for(answer, ANSWER_WAIT_S)
     except TimeoutError:
