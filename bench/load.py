@@ -104,6 +104,7 @@ class Stats:
     signin_s: list[float] = field(default_factory=list)
     create_s: list[float] = field(default_factory=list)  # POST /api/uploads
     post_s: list[float] = field(default_factory=list)  # the bytes to the form
+    polls: int = 0  # GET /api/images/{id} while waiting for `done`
     busy_waits: int = 0  # 503 + Retry-After on sign-up or sign-in, waited out as told
     rss_mb: list[float] = field(default_factory=list)
     load_from: int = 0  # first RSS sample of the upload phase (after the sign-up burst)
@@ -466,6 +467,7 @@ async def upload_one(
     stats.uploads += 1
     image_id = created.json()["imageId"]
     while time.monotonic() < drain_by:
+        stats.polls += 1
         item = (await client.get(f"/api/images/{image_id}")).raise_for_status().json()
         if item["status"] == "done":
             stats.done += 1
@@ -1054,6 +1056,7 @@ def summary(result: Result, args: Any, mode: str) -> dict[str, Any]:
         "create_mean_ms": round(mean(stats.create_s) * 1000, 1),
         "form_post_mean_ms": round(mean(stats.post_s) * 1000, 1),
         "gallery_mean_ms": round(mean(stats.gallery_s) * 1000, 1),
+        "polls_per_upload": round(stats.polls / stats.uploads, 1) if stats.uploads else None,
         # Each user loops: upload until done, gallery, think (mean --think): a closed loop, so
         # uploads/s is users / this cycle, whether or not the server is busy.
         "user_cycle_s": round(args.users * args.duration / stats.done, 2) if stats.done else None,
