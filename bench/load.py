@@ -563,6 +563,8 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[str, str]:
     """Status code and error message of a raw HTTP response ("closed" when there is none)."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
+    except ConnectionResetError:  # a close with unread input sends a reset, which can drop
+        return "reset", "the connection was reset before an answer could be read"
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
         return "closed", "the server closed the connection without an answer"
     lines = head.decode("latin-1").split("\r\n")
