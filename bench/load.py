@@ -62,7 +62,7 @@ CHUNK = 1 << 20  # bytes per write of a streamed attack body
 ANSWER_WAIT_S = 30.0  # how long an attack waits for the server's answer once it stops sending
 STALL_S = 10.0  # a server that stops reading for this long is left alone
 TARGET_P95_RATIO = 1.5
-BUSY_TRIES = 6  # sign-up or sign-in attempts while the server says its hashing pool is full
+BUSY_PATIENCE_S = 90  # how long a person retries a sign-up or sign-in the server is too busy for
 
 
 @dataclass(frozen=True)
@@ -385,16 +385,18 @@ class Person:
 async def post_patiently(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], stats: Stats
 ) -> httpx.Response:
-    """POST; on 503 with Retry-After (the server's hashing pool is full) wait as told and try
-    again, up to BUSY_TRIES times. Every wait is counted. Any other answer is returned."""
-    for _ in range(BUSY_TRIES - 1):
+    """POST; on 503 with Retry-After (the server's hashing pool is full) wait as told, plus a
+    random share so a crowd spreads out, and try again for up to BUSY_PATIENCE_S. Every wait
+    is counted. Any other answer is returned."""
+    give_up = time.monotonic() + BUSY_PATIENCE_S
+    while True:
         response = await client.post(path, json=body)
         retry = response.headers.get("retry-after", "")
-        if response.status_code != 503 or not retry.isdigit():
+        if response.status_code != 503 or not retry.isdigit() or time.monotonic() > give_up:
             return response
         stats.busy_waits += 1
-        await asyncio.sleep(min(int(retry), 10) + random.uniform(0, 0.5))
-    return await client.post(path, json=body)
+        wait_s = min(int(retry), 10)
+        await asyncio.sleep(wait_s + random.uniform(0, wait_s + 1))
 
 
 async def sign_in(client: httpx.AsyncClient, person: Person, stats: Stats) -> float:
