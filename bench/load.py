@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -372,8 +373,8 @@ def client_for(url: str, address: str, connections: int = 10) -> httpx.AsyncClie
 
 @dataclass
 class Person:
-    """An account: number, name, password, how often it signs in again (s, or 0), and the
-    known-device token of its last sign-in (sent back, like the CLI does)."""
+    """An account: number, name, password, how often its second device signs in again (s, or
+    0), and the known-device token of its last sign-in (sent back, like the CLI does)."""
 
     n: int
     username: str
@@ -500,17 +501,28 @@ async def user(
 ) -> None:
     """One signed-in person: upload, wait for the thumbnails and browse until the time is up."""
     rng = random.Random(person.n)
-    next_login = time.monotonic() + person.relogin_s if person.relogin_s else math.inf
     while window.open():
         try:
-            if time.monotonic() >= next_login:
-                next_login += person.relogin_s
-                stats.signin_s.append(await sign_in(client, person, stats))
             await upload_one(client, rng.choice(photos), stats, window.until + 300)
             await browse(client, stats)
         except (RuntimeError, httpx.HTTPError, ValueError, KeyError) as exc:
             stats.error(f"user {person.n}: {exc!r}")
         await asyncio.sleep(rng.uniform(0, 2 * think_s))
+
+
+async def second_device(
+    person: Person, client: httpx.AsyncClient, stats: Stats, window: Window
+) -> None:
+    """The person's other device (own cookies and device token, signed in once before the
+    window): signs in again every `relogin_s`, whatever the uploads are doing."""
+    while window.open():
+        await pause_until(window, time.monotonic() + person.relogin_s)
+        if not window.open():
+            return
+        try:
+            stats.signin_s.append(await sign_in(client, person, stats))
+        except (RuntimeError, httpx.HTTPError, ValueError, KeyError) as exc:
+            stats.error(f"user {person.n}, signing in again: {exc!r}")
 
 
 # ---------------------------------------------------------------- the attacker
@@ -899,6 +911,26 @@ async def sign_up_everyone(
     return ready
 
 
+async def second_devices(
+    url: str,
+    ready: list[tuple[Person, httpx.AsyncClient]],
+    stats: Stats,
+    stack: contextlib.AsyncExitStack,
+) -> list[tuple[Person, httpx.AsyncClient]]:
+    """A second device for each person who signs in again, signed in once (so it is known)."""
+    devices = []
+    for person, _ in ready:
+        if person.relogin_s:
+            device = dataclasses.replace(person, device_token="")
+            client = await stack.enter_async_context(client_for(url, honest_address(person.n)))
+            try:
+                stats.signin_s.append(await sign_in(client, device, stats))
+                devices.append((device, client))
+            except (RuntimeError, httpx.HTTPError, ValueError, KeyError) as exc:
+                stats.error(f"user {person.n}, second device: {exc!r}")
+    return devices
+
+
 async def run(
     url: str, guard: Guard, photos: list[Photo], bomb_files: dict[str, Photo] | None, args: Any
 ) -> Result:
@@ -910,6 +942,7 @@ async def run(
     run_id = format(int(time.time() * 1000) % 10**8, "x")
     async with contextlib.AsyncExitStack() as stack:
         ready = await sign_up_everyone(url, run_id, args, stats, stack)
+        devices = await second_devices(url, ready, stats, stack)
         attacker = await attacker_ready(url, run_id, log) if log is not None else None
         await asyncio.sleep(args.sample_s)
         stats.load_from = len(stats.rss_mb)
@@ -917,6 +950,7 @@ async def run(
         started = time.monotonic()
         window.until = started + args.duration
         jobs = [user(p, c, photos, stats, window, args.think) for p, c in ready]
+        jobs += [second_device(p, c, stats, window) for p, c in devices]
         if attacker is not None and log is not None and bomb_files is not None:
             target = ready[0][0].username if ready else "nobody"
             jobs.append(attack(url, attacker, target, bomb_files, log, window, args))

@@ -39,7 +39,7 @@ LIGHT = {
     "--max-mp": 0.6,
     "--think": 0.3,
     "--sample-s": 1,
-    "--relogin-s": 5,  # the flooded user signs in again twice during the flood
+    "--relogin-s": 5,  # the flooded user's second device signs in again twice in the flood
     "--oversize-mib": 256,
     "--oversize-rounds": 1,
     "--flood-bursts": 3,  # 3 x 30 parallel guesses
@@ -128,7 +128,9 @@ def test_the_attack_run_ends_by_itself_and_reports_every_attack(attack_run: dict
 def test_honest_users_see_no_errors_under_attack(attack_run: dict[str, Any]) -> None:
     assert attack_run["errors"] == 0, attack_run["first_errors"]
     assert attack_run["uploads"] >= 10 and attack_run["done"] == attack_run["uploads"]
-    assert attack_run["signins"] >= 10 + 1, "the flooded user signs in again during the flood"
+    # 10 sign-ins, the flooded user's second device once before the flood and again at 5 s
+    # (and 10 s) into it: each re-sign-in is an honest sign-in that must not be throttled.
+    assert attack_run["signins"] >= 10 + 1 + 1, "the flooded user signs in again in the flood"
 
 
 @pytest.mark.slow
