@@ -13,13 +13,15 @@ from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 PASSWORD = "Plum-kettle-Orbit-93-lantern"
 
 
-def landscape_jpeg(path: Path) -> Path:
-    """A 640x400 JPEG: sky gradient, a sun and a hill (no EXIF orientation)."""
+def landscape_jpeg(path: Path, seed: int = 0) -> Path:
+    """A 640x400 JPEG: sky gradient, a sun and a hill (no EXIF orientation). A different
+    `seed` moves the sun, so the bytes differ (the server treats equal bytes as duplicates)."""
     img = Image.new("RGB", (640, 400))
     draw = ImageDraw.Draw(img)
     for y in range(400):
         draw.line([(0, y), (640, y)], fill=(40 + y // 4, 110 + y // 5, 220 - y // 6))
-    draw.ellipse((460, 60, 560, 160), fill=(255, 200, 60))
+    sun_x = 460 - 37 * (seed % 12)
+    draw.ellipse((sun_x, 60, sun_x + 100, 160), fill=(255, 200, 60))
     draw.polygon([(0, 400), (0, 300), (220, 220), (640, 330), (640, 400)], fill=(40, 140, 70))
     img.save(path, "JPEG", quality=90)
     return path

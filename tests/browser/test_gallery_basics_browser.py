@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 def upload_mix(page: Page, tmp_path: Path) -> None:
     """Three good photos and two the worker refuses."""
-    good = [landscape_jpeg(tmp_path / f"good{i}.jpg") for i in range(2)]
+    good = [landscape_jpeg(tmp_path / f"good{i}.jpg", seed=i) for i in range(2)]
     good.append(rotated_jpeg(tmp_path / "good2.jpg"))
     bad = []
     for i in range(2):
@@ -122,7 +122,9 @@ def thumbnail_bytes_during(page: Page, action: Any) -> tuple[int, int]:
 def test_reload_downloads_no_thumbnail_again(page: Page, server_url: str, tmp_path: Path) -> None:
     api_sign_in(page, server_url, "rex")
     names = [f"cached{i}.jpg" for i in range(3)]
-    page.locator("#file-input").set_input_files([landscape_jpeg(tmp_path / n) for n in names])
+    page.locator("#file-input").set_input_files(
+        [landscape_jpeg(tmp_path / n, seed=i) for i, n in enumerate(names)]
+    )
     for name in names:
         wait_thumbnail_loaded(page, name)
     first = page.locator("li.tile img").first

@@ -166,7 +166,7 @@ def test_phone_width_live_status_and_escaping(page: Page, server_url: str, tmp_p
     long_names = [f"a-very-long-file-name-for-a-phone-{i}.jpg" for i in range(2)]
     markup = '<img src=x onerror=alert(1)> & "quotes".jpg'
     page.locator("#file-input").set_input_files(
-        [landscape_jpeg(tmp_path / name) for name in [*long_names, markup]]
+        [landscape_jpeg(tmp_path / name, seed=i) for i, name in enumerate([*long_names, markup])]
         + [rotated_jpeg(tmp_path / "rotated.jpg")]
     )
     for name in [*long_names, markup, "rotated.jpg"]:

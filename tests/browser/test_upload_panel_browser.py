@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, Route, expect
+from playwright.sync_api import Dialog, Page, Request, Route, expect
 
 from tests.browser.helpers import (
     ConsoleWatch,
@@ -118,6 +118,8 @@ def test_network_errors_retry_then_interrupted_with_retry(
     expect(
         tile(page, "train.jpg").filter(has=page.locator('[data-status="processing"]'))
     ).to_have_count(0)
+    # The automatic retries were the client's own: they leave no "Cancelled" tile behind.
+    expect(tile(page, "train.jpg")).to_have_count(0)
     page.unroute(STORE_POST)
     upload_row(page, "train.jpg").get_by_role("button", name="Retry train.jpg").click()
     expect(state_of(page, "train.jpg")).to_have_text("Ready", timeout=30_000)
@@ -129,7 +131,7 @@ def test_cancel_one_and_all_leaves_nothing_processing(
 ) -> None:
     api_sign_in(page, server_url, "cal")
     held = hold_store_posts(page)
-    photos = [landscape_jpeg(tmp_path / f"p{i}.jpg") for i in range(3)]
+    photos = [landscape_jpeg(tmp_path / f"p{i}.jpg", seed=i) for i in range(3)]
     page.locator("#file-input").set_input_files(photos)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-state=\"uploading\"]').length === 3"
@@ -194,32 +196,15 @@ def test_client_sends_the_files_sha256(page: Page, server_url: str, tmp_path: Pa
     expect(state_of(page, "hash-me.jpg")).to_have_text("Ready", timeout=30_000)
 
 
-def answer_as_duplicate(page: Page, base_url: str, filename: str) -> list[dict[str, object]]:
-    """Until the server's duplicate check is on main, answer POST /api/uploads for `filename`
-    as the agreed contract does for a second copy (200, duplicate, the existing item); a body
-    with allowDuplicate goes through to the real server. Returns the bodies seen."""
+def upload_bodies(page: Page) -> list[dict[str, object]]:
+    """Record the JSON bodies of every POST /api/uploads the page sends (not changed)."""
     bodies: list[dict[str, object]] = []
 
-    def handle(route: Route) -> None:
-        body = json.loads(route.request.post_data or "{}")
-        bodies.append(body)
-        if body.get("filename") != filename or body.get("allowDuplicate"):
-            route.continue_()
-            return
-        listing = page.request.get(f"{base_url}/api/images").json()["items"]
-        existing = next(i for i in listing if i["filename"] == filename)
-        route.fulfill(
-            status=200,
-            json={
-                "duplicate": True,
-                "imageId": existing["imageId"],
-                "originalKey": existing["originalKey"],
-                "image": existing,
-                "upload": None,
-            },
-        )
+    def seen(request: Request) -> None:
+        if request.method == "POST" and re.search(r"/api/uploads$", request.url):
+            bodies.append(json.loads(request.post_data or "{}"))
 
-    page.route(re.compile(r"/api/uploads$"), handle)
+    page.on("request", seen)
     return bodies
 
 
@@ -229,7 +214,8 @@ def test_duplicate_row_and_upload_anyway(page: Page, server_url: str, tmp_path: 
     page.locator("#file-input").set_input_files([photo])
     expect(state_of(page, "twice.jpg")).to_have_text("Ready", timeout=30_000)
     page.get_by_role("button", name="Clear finished").click()
-    bodies = answer_as_duplicate(page, server_url, "twice.jpg")
+    bodies = upload_bodies(page)
+    # The same bytes again: the real server answers with the existing item as a duplicate.
     page.locator("#file-input").set_input_files([photo])
     expect(state_of(page, "twice.jpg")).to_have_text("Duplicate")
     expect(page.locator("#uploads-summary")).to_have_text(re.compile(r"· 1 duplicate$"))
@@ -237,6 +223,8 @@ def test_duplicate_row_and_upload_anyway(page: Page, server_url: str, tmp_path: 
     page.get_by_role("button", name="Show list").click()
     page.get_by_role("button", name="Upload twice.jpg anyway").click()
     expect(state_of(page, "twice.jpg")).to_have_text("Ready", timeout=30_000)
+    assert len(bodies) == 2, bodies
+    assert "allowDuplicate" not in bodies[0]
     assert bodies[-1]["allowDuplicate"] is True
     assert bodies[-1]["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
     expect(page.locator("li.tile")).to_have_count(2)

@@ -173,7 +173,9 @@ export class UploadQueue {
     if (sent === "aborted") return "done";
     if (sent === "network") {
       // The bytes may have arrived before the connection dropped: a 409 from cancel says so.
-      const arrived = await this.settleOnServer(entry);
+      // Otherwise the item is discarded: the user cancelled nothing, and the next try (or
+      // Retry) makes a new one, so no stale "Cancelled" tile is left per attempt.
+      const arrived = await this.settleOnServer(entry, { discard: true });
       if (arrived) {
         this.set(entry, "processing");
         this.hooks.onStored(entry.imageId);
@@ -214,11 +216,13 @@ export class UploadQueue {
   }
 
   // Tell the server the bytes will not come; true when they had in fact arrived (409).
-  async settleOnServer(entry) {
+  // With `discard` the settled item is then deleted (an attempt the client will redo).
+  async settleOnServer(entry, { discard = false } = {}) {
     const imageId = entry.imageId;
     if (!imageId) return false;
     try {
       await api("POST", `/api/uploads/${encodeURIComponent(imageId)}/cancel`);
+      if (discard) await api("DELETE", `/api/images/${encodeURIComponent(imageId)}`).catch(() => {});
     } catch (error) {
       if (error.status === 409) return true;
       if (error.status === 404 || error.status === 405) {
