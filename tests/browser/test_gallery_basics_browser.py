@@ -29,7 +29,7 @@ def upload_mix(page: Page, tmp_path: Path) -> None:
     bad = []
     for i in range(2):
         path = tmp_path / f"bad{i}-{'with-a-rather-long-file-name-' * 3}.jpg"
-        path.write_bytes(b"\xff\xd8\xff" + b"definitely not a JPEG body " * 60)
+        path.write_bytes(b"\xff\xd8\xff" + f"definitely not JPEG body {i} ".encode() * 60)
         bad.append(path)
     page.locator("#file-input").set_input_files([*good, *bad])
     for path in [*good, *bad]:
