@@ -76,6 +76,8 @@ def limits_from(settings: Settings) -> Limits:
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_pixels,
         max_frames=settings.max_frames,
+        decode_budget_bytes=settings.decode_budget_mb * 1024 * 1024,
+        max_jpeg_scans=settings.max_jpeg_scans,
         allowed_types=settings.allowed_types,
     )
 

@@ -119,6 +119,8 @@ class Settings:
     max_upload_bytes: int = 50 * MB
     max_pixels: int = 250_000_000
     max_frames: int = 1000
+    decode_budget_mb: int = 512
+    max_jpeg_scans: int = 100
     allowed_types: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "heic")
     upload_expires_s: int = 600
     download_expires_s: int = 900
@@ -239,6 +241,17 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         "Largest accepted width x height, read from the header before decoding.",
     ),
     "max_frames": SettingDoc(_positive_int, "Most frames accepted in an animated GIF or WebP."),
+    "decode_budget_mb": SettingDoc(
+        _positive_int,
+        "Memory one decode may use, in MiB. Each format's cost per pixel is read from the "
+        "header before decoding, so the pixel cap is lower for AVIF/HEIC than for JPEG. The "
+        "default leaves room for the runtime in a 1024 MB Lambda.",
+    ),
+    "max_jpeg_scans": SettingDoc(
+        _positive_int,
+        "Most scans accepted in one JPEG (real encoders write at most a few dozen; each scan "
+        "is a pass over the whole image).",
+    ),
     "allowed_types": SettingDoc(
         _types,
         "Comma-separated accepted input types, decided from content: jpeg, png, webp, "

@@ -10,15 +10,21 @@ from __future__ import annotations
 import io
 from typing import NamedTuple
 
-import pillow_heif
 import pyvips
 from PIL import Image
 
 from imgdrop.core.errors import InvalidImage
-from imgdrop.engine.colour import colour_options, embedded_to_srgb, to_srgb_8bit
+from imgdrop.engine import heif
+from imgdrop.engine.colour import (
+    colour_options,
+    embedded_to_srgb,
+    nclx_needs_conversion,
+    nclx_to_srgb,
+    to_srgb_8bit,
+)
 from imgdrop.engine.encode import resize_to_width
 from imgdrop.engine.jpeg_scans import for_eighth_scale
-from imgdrop.engine.probe import LOADERS, Header
+from imgdrop.engine.probe import LOADERS, UPRIGHT, Header
 
 _NO_LIMIT = 10_000_000
 # A cut-off or corrupt upload is an error, not a grey half-picture: "error" also catches a PNG
@@ -32,39 +38,18 @@ def _notes(header: Header, fmt: str, had_profile: bool) -> tuple[str, ...]:
     notes = []
     if header.frames > 1:
         notes.append(f"{fmt.upper()} with {header.frames} frames: the thumbnail shows the first")
+    if header.from_preview and header.preview is not None:
+        notes.append(
+            f"made from the file's {header.preview[1]}x{header.preview[2]} preview: the full "
+            "image is over the decode memory limit"
+        )
     if header.cmyk:
         notes.append("CMYK converted to sRGB")
+    elif header.nclx and not had_profile and nclx_needs_conversion(*header.nclx[:2]):
+        notes.append("colour converted to sRGB from the file's colour code points (nclx)")
     elif had_profile:
         notes.append("colour converted to sRGB from the embedded ICC profile")
     return tuple(notes)
-
-
-def _heic_image(data: bytes) -> pyvips.Image:
-    """Decode HEIC with libheif (pyvips-binary has no HEVC decoder) and wrap it for libvips."""
-    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
-    width, height = heif.size
-    bands = len(heif.mode)  # "RGB" or "RGBA" once HDR is converted to 8-bit
-    pixels = heif.data
-    row = width * bands
-    if heif.stride != row:  # libheif pads rows; libvips wants them packed
-        pixels = b"".join(pixels[y * heif.stride : y * heif.stride + row] for y in range(height))
-    image = pyvips.Image.new_from_memory(bytes(pixels), width, height, bands, "uchar")
-    image = image.copy(interpretation="srgb")
-    if heif.info.get("icc_profile"):
-        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", heif.info["icc_profile"])
-    return image
-
-
-# The Pillow transposition that turns an image stored with EXIF orientation 2-8 upright.
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 def _jpeg_scaled(data: bytes, header: Header, width: int) -> pyvips.Image | None:
@@ -120,21 +105,69 @@ def _pillow_draft(data: bytes, request: tuple[int, int], orientation: int) -> _D
             im.load()
         except OSError as exc:  # Pillow's word for a truncated or broken JPEG stream
             raise InvalidImage(f"the image could not be decoded: {exc}") from None
-        upright = im.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else im
+        upright = im.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else im
         return _Decoded(
             upright.tobytes(), *upright.size, im.mode, im.info.get("icc_profile"), im.size
         )
+
+
+def _cmyk_jpeg(data: bytes, header: Header, width: int) -> pyvips.Image:
+    """A CMYK JPEG, DCT-shrunk on load, to sRGB through its profile (or a standard CMYK one
+    when it has none) with black-point compensation, so the darkest ink prints as black."""
+    side = header.display_width
+    shrink = next((s for s in (8, 4, 2) if side // s >= width), 1)
+    image = pyvips.Image.jpegload_buffer(data, shrink=shrink, fail_on="error")
+    image = image.icc_transform(
+        "srgb",
+        input_profile="cmyk",
+        embedded=header.icc_profile,
+        intent="relative",
+        black_point_compensation=True,
+    )
+    return resize_to_width(image.autorot(), width)
+
+
+def _uncovered_transparent(image: pyvips.Image, header: Header) -> pyvips.Image:
+    """Leave the canvas a GIF's first frame does not cover transparent, as browsers show it."""
+    if header.first_frame is None:
+        return image
+    left, top, w, h = header.first_frame
+    if left <= 0 and top <= 0 and left + w >= header.width and top + h >= header.height:
+        return image
+    sx, sy = image.width / header.width, image.height / header.height
+    x, y = round(left * sx), round(top * sy)
+    mask = pyvips.Image.black(image.width, image.height).draw_rect(
+        255, x, y, max(1, round((left + w) * sx) - x), max(1, round((top + h) * sy) - y), fill=True
+    )
+    if not image.hasalpha():
+        image = image.bandjoin(255)
+    colour, alpha = image[: image.bands - 1], image[image.bands - 1]
+    return colour.bandjoin((mask > 0).ifthenelse(alpha, 0).cast(image.format))
+
+
+def _decoded_source(data: bytes, fmt: str, header: Header, width: int) -> pyvips.Image | None:
+    """The upright, full- or DCT-scaled image from a decoder other than thumbnail_buffer."""
+    if fmt == "heic":
+        return heif.decode_heic(data, header)
+    if fmt == "avif" and not header.libheif:
+        return heif.decode_avif(data, header, width)
+    if fmt == "jpeg":
+        return _jpeg_scaled(data, header, width)
+    return None
 
 
 def decode_largest(
     data: bytes, fmt: str, header: Header, width: int
 ) -> tuple[pyvips.Image, tuple[str, ...]]:
     """Decode once, shrinking on load to `width`: upright, 8-bit sRGB, in memory."""
-    source = _heic_image(data) if fmt == "heic" else None
-    if fmt == "jpeg":
-        source = _jpeg_scaled(data, header, width)
+    source = _decoded_source(data, fmt, header, width)
     if source is not None:
+        if header.from_preview:  # a preview is just under `width` at most: scale it to fit
+            target = min(width, header.display_width)
+            source = source.resize(target / source.width) if source.width != target else source
         image, had_profile = embedded_to_srgb(resize_to_width(source, width))  # it is upright
+    elif fmt == "jpeg" and header.cmyk:
+        image, had_profile = _cmyk_jpeg(data, header, width), header.icc_profile
     else:
         colour = colour_options(header.icc_profile, header.icc_is_srgb, header.cmyk)
         image = pyvips.Image.thumbnail_buffer(
@@ -143,6 +176,10 @@ def decode_largest(
         if image.get("vips-loader") != LOADERS[fmt][1]:
             raise InvalidImage(f"the file claims to be {fmt.upper()} but does not decode as one")
         had_profile = header.icc_profile
+    if header.nclx is not None and not had_profile:
+        image = nclx_to_srgb(image, header.nclx.primaries, header.nclx.transfer)
+    if fmt == "gif":
+        image = _uncovered_transparent(image, header)
     # copy_memory runs the whole pipeline now, so decode errors surface here, once.
     image = to_srgb_8bit(image).copy_memory()
     return image, _notes(header, fmt, had_profile)

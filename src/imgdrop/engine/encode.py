@@ -28,11 +28,16 @@ def resize_to_width(image: pyvips.Image, width: int) -> pyvips.Image:
     return image.resize(scale, vscale=vscale)
 
 
-def encode(image: pyvips.Image, fmt: str) -> bytes:
-    """Save without metadata; the settings favour speed, since thumbnails are small."""
+def encode(image: pyvips.Image, fmt: str, lossless: bool = False) -> bytes:
+    """Save without metadata; the settings favour speed, since thumbnails are small.
+
+    A lossless WebP (pixel art, screenshots) stays lossless, as a PNG does.
+    """
     if fmt == "png":
         return image.pngsave_buffer(keep=_NONE, compression=3, filter="sub")
     if fmt == "webp":
+        if lossless:
+            return image.webpsave_buffer(keep=_NONE, lossless=True, effort=2)
         return image.webpsave_buffer(keep=_NONE, Q=80, effort=2)
     if fmt == "gif":
         return image.gifsave_buffer(keep=_NONE, effort=3)

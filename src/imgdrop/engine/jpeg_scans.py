@@ -141,6 +141,46 @@ def frame_size(data: bytes) -> tuple[int, int] | None:
     return sizes[0] if len(sizes) == 1 else None
 
 
+def count_scans(data: bytes, limit: int) -> int:
+    """How many scans the JPEG's first image has (up to EOI), counting no further than `limit`+1.
+
+    A byte count of SOS markers is the fast path (1 ms for 5 MB); only when it says more than
+    `limit` are the segments walked, since an EXIF thumbnail or a gain map after EOI carries
+    scans of its own. A stream this cannot walk counts its markers.
+    """
+    markers = data.count(b"\xff\xda")
+    if markers <= limit:
+        return markers
+    scans = 0
+    try:
+        for segment in _segments(data):
+            scans += segment.marker == _SOS
+            if scans > limit:
+                break
+    except (IndexError, ValueError):  # malformed: the decoder will say so; count the markers
+        return markers
+    return scans
+
+
+def coefficient_planes(data: bytes) -> float | None:
+    """For a progressive JPEG, the full-size planes of coefficients its decoder keeps in memory
+    (1.5 for 4:2:0 colour, 3 for 4:4:4); None for a sequential JPEG, which streams."""
+    try:
+        for segment in _segments(data, through_scans=False):
+            if segment.marker in _SOF_MARKERS:
+                if segment.marker not in (_SOF2, 0xC6, 0xCA, 0xCE):
+                    return None
+                body = segment.body
+                count = body[5]
+                factors = [body[7 + 3 * i] for i in range(count)]
+                h_max = max(f >> 4 for f in factors) or 1
+                v_max = max(f & 15 for f in factors) or 1
+                return sum((f >> 4) * (f & 15) for f in factors) / (h_max * v_max)
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
 def for_eighth_scale(data: bytes) -> bytes | None:
     """The stream a 1/8-scale decode needs, or None to decode `data` itself.
 

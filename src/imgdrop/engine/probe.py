@@ -9,13 +9,13 @@ off (a server sees each image once; the cache would only pin big buffers in memo
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import pillow_heif
 import pyvips
 from PIL import Image
 
 from imgdrop.engine.colour import icc_is_srgb
+from imgdrop.engine.isobmff import Nclx
 from imgdrop.engine.jpeg_scans import frame_size
 
 # Our type name -> (libvips loader class to unblock, the nickname libvips reports as loader).
@@ -24,7 +24,7 @@ LOADERS = {
     "png": ("VipsForeignLoadPngBuffer", "pngload_buffer"),
     "webp": ("VipsForeignLoadWebpBuffer", "webpload_buffer"),
     "gif": ("VipsForeignLoadNsgifBuffer", "gifload_buffer"),
-    "avif": ("VipsForeignLoadHeifBuffer", "heifload_buffer"),
+    "avif": ("VipsForeignLoadHeifBuffer", "heifload_buffer"),  # only what libavif cannot parse
     "tiff": ("VipsForeignLoadTiffBuffer", "tiffload_buffer"),
 }
 
@@ -51,6 +51,12 @@ class Header:
     cmyk: bool = False
     icc_profile: bool = False
     icc_is_srgb: bool = False
+    nclx: Nclx | None = None  # AVIF/HEIF colour signalled by code points instead of ICC
+    preview: tuple[int, int, int] | None = None  # HEIC: (index, width, height) of a thumbnail
+    from_preview: bool = False  # decode the preview: the full image is over the memory budget
+    first_frame: tuple[int, int, int, int] | None = None  # GIF: left, top, width, height
+    lossless: bool = False  # WebP stored losslessly (VP8L)
+    libheif: bool = False  # AVIF that libavif cannot parse: libvips' libheif loader reads it
 
     @property
     def display_width(self) -> int:
@@ -69,13 +75,57 @@ def _int_field(image: pyvips.Image, name: str, default: int) -> int:
 
 def probe_header(data: bytes, fmt: str) -> Header:
     """Read size, frame count and orientation without decoding pixels."""
-    if fmt == "heic":
-        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
-        width, height = heif.size
-        return Header(width, height, len(heif))
+    if fmt in ("heic", "avif"):
+        from imgdrop.engine import heif  # imports this module: import it late
+
+        return heif.probe_heic(data) if fmt == "heic" else heif.probe_avif(data)
     if fmt == "jpeg" and (header := _jpeg_header(data)) is not None:
         return header
-    return vips_header(data, fmt)
+    header = vips_header(data, fmt)
+    if fmt == "gif":
+        return replace(header, first_frame=gif_first_frame(data))
+    if fmt == "webp":
+        return replace(header, lossless=webp_is_lossless(data))
+    return header
+
+
+def gif_first_frame(data: bytes) -> tuple[int, int, int, int] | None:
+    """(left, top, width, height) of a GIF's first image descriptor, or None if unreadable."""
+    pos = 13
+    if len(data) > 10 and data[10] & 0x80:  # a global colour table follows the screen
+        pos += 3 << ((data[10] & 7) + 1)
+    while pos < len(data):
+        if data[pos] == 0x2C and pos + 9 <= len(data):
+            return tuple(
+                int.from_bytes(data[pos + i : pos + i + 2], "little") for i in (1, 3, 5, 7)
+            )  # type: ignore[return-value]
+        if data[pos] != 0x21 or pos + 2 >= len(data):
+            return None
+        pos += 2  # extension introducer and label, then sub-blocks up to a zero length
+        while pos < len(data) and data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    return None
+
+
+def _le16(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 2], "little")
+
+
+def webp_is_lossless(data: bytes) -> bool:
+    """Whether a WebP's (first) image is stored losslessly: its first image chunk is VP8L."""
+    pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    for _ in range(64):  # a handful of chunks (VP8X, ICCP, ANIM) come before the image
+        if pos + 8 > end:
+            return False
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if kind == b"ANMF":  # an animation frame: its image chunks follow a 16-byte header
+            pos += 8 + 16
+            continue
+        if kind in (b"VP8L", b"VP8 ", b"ALPH"):
+            return kind == b"VP8L"
+        pos += 8 + size + (size & 1)
+    return False
 
 
 def vips_header(data: bytes, fmt: str) -> Header:
@@ -133,3 +183,15 @@ def vips_reason(exc: pyvips.Error) -> str:
     lines = [ln.strip() for ln in f"{exc.message}\n{exc.detail or ''}".splitlines()]
     useful = [ln for ln in lines if ln and not ln.startswith("unable to call")]
     return useful[-1] if useful else "libvips could not read it"
+
+
+# The Pillow transposition that turns an image stored with EXIF orientation 2-8 upright.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}

@@ -1,0 +1,124 @@
+"""Decoders for the ISO-BMFF formats: HEIC by libheif (pillow-heif), AVIF by libavif (Pillow).
+
+pyvips-binary's libheif has no HEVC decoder, and for AVIF libavif is the reference: it refuses
+invalid grids and non-essential transforms that libheif accepts, and it reads animated AVIF
+(the thumbnail is its first frame). Both run after `isobmff.check_container`, so a cut-off file
+never reaches them. The results are wrapped for libvips without copying the full-size pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pillow_heif
+import pyvips
+from PIL import Image, UnidentifiedImageError
+
+from imgdrop.engine import isobmff
+from imgdrop.engine.colour import icc_is_srgb
+from imgdrop.engine.probe import UPRIGHT, Header, vips_header
+
+_BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def probe_heic(data: bytes) -> Header:
+    """Size, frames and colour of a HEIC's primary image, and its largest embedded preview."""
+    isobmff.check_container(data)
+    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+    width, height = heif.size
+    icc = heif.info.get("icc_profile") or b""
+    return Header(
+        width,
+        height,
+        len(heif),
+        icc_profile=bool(icc),
+        icc_is_srgb=icc_is_srgb(icc),
+        nclx=None if icc else isobmff.nclx(data),
+        preview=_largest_preview(heif[heif.primary_index], width),
+    )
+
+
+def _largest_preview(image: pillow_heif.HeifImage, width: int) -> tuple[int, int, int] | None:
+    """(index, width, height) of the largest embedded thumbnail, or None."""
+    best = None
+    for index in range(len(image.info.get("thumbnails") or ())):
+        size = image.get_thumbnail(index).size
+        if best is None or size[0] > best[1]:
+            best = (index, *size)
+    return best
+
+
+def probe_avif(data: bytes) -> Header:
+    """Size, frames, orientation (irot/imir) and colour of an AVIF, as libavif parses it."""
+    isobmff.check_container(data)
+    isobmff.check_transforms_essential(data)
+    try:
+        opened = Image.open(io.BytesIO(data), formats=["AVIF"])
+    except UnidentifiedImageError:
+        # libavif 1.4 cannot parse some valid newer layouts (layered "pymd" pyramids); the
+        # container checks above passed, so libheif (libvips' loader) reads it instead.
+        header = vips_header(data, "avif")
+        return replace(
+            header, nclx=None if header.icc_profile else isobmff.nclx(data), libheif=True
+        )
+    with opened as im:
+        icc = im.info.get("icc_profile") or b""
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+        return Header(
+            im.width,
+            im.height,
+            getattr(im, "n_frames", 1),
+            orientation if 1 <= orientation <= 8 else 1,
+            icc_profile=bool(icc),
+            icc_is_srgb=icc_is_srgb(icc),
+            nclx=None if icc else isobmff.nclx(data),
+        )
+
+
+def _wrap(
+    pixels: memoryview | bytes, size: tuple[int, int], stride: int, mode: str
+) -> pyvips.Image:
+    """libheif's rows (`stride` bytes apart) as a libvips image, without a copy."""
+    width, height = size
+    bands = _BANDS[mode]
+    flat = pyvips.Image.new_from_memory(pixels, stride, height, 1, "uchar")
+    image = flat.crop(0, 0, width * bands, height) if stride != width * bands else flat
+    image = image.bandfold(factor=bands) if bands > 1 else image
+    return image.copy(interpretation="srgb" if bands >= 3 else "b-w")
+
+
+def decode_heic(data: bytes, header: Header) -> pyvips.Image:
+    """The primary image (or, when `header.from_preview`, its largest preview), upright."""
+    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+    primary = heif[heif.primary_index]
+    if header.from_preview and header.preview is not None:
+        thumb = primary.get_thumbnail(header.preview[0])
+        image = _wrap(thumb.data, thumb.size, thumb.stride, thumb.mode)
+    else:
+        image = _wrap(primary.data, primary.size, primary.stride, primary.mode)
+    if heif.info.get("icc_profile"):
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", heif.info["icc_profile"])
+    return image
+
+
+def decode_avif(data: bytes, header: Header, width: int) -> pyvips.Image:
+    """The first frame, box-reduced by Pillow to at least twice `width`, upright."""
+    with Image.open(io.BytesIO(data), formats=["AVIF"]) as im:
+        im.seek(0)
+        im.load()
+        side = im.height if header.orientation >= 5 else im.width
+        factor = min(side // (2 * width), im.width, im.height)
+        small = im.reduce(factor) if factor > 1 else im
+        if header.orientation in UPRIGHT:
+            small = small.transpose(UPRIGHT[header.orientation])
+        if small.mode not in _BANDS:
+            small = small.convert("RGBA" if "A" in small.mode else "RGB")
+        bands = _BANDS[small.mode]
+        image = pyvips.Image.new_from_memory(
+            small.tobytes(), small.width, small.height, bands, "uchar"
+        )
+        image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
+        if im.info.get("icc_profile"):
+            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", im.info["icc_profile"])
+        return image
