@@ -89,7 +89,9 @@ def test_three_bursts_of_30_parallel_guesses_get_at_most_10_verdicts(
     for burst in range(3):
         answers = asyncio.run(parallel_guesses(guarded.url, "target", 30))
         codes = Counter(a.status_code for a in answers)
-        assert set(codes) <= {401, 429}, (burst, codes)
+        # 503 + Retry-After is the hashing pool refusing at once (a loaded machine): no verdict.
+        assert set(codes) <= {401, 429, 503}, (burst, codes)
+        assert all("retry-after" in a.headers for a in answers if a.status_code == 503)
         verdicts += codes[401]
         waits = [int(a.headers["retry-after"]) for a in answers if a.status_code == 429]
         assert len(waits) == codes[429] and all(w >= 1 for w in waits)
