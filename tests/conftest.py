@@ -18,6 +18,19 @@ import pytest
 from PIL import Image
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that drive a browser last.
+
+    pytest-playwright's session-scoped sync API keeps an asyncio loop running on the main
+    thread from the first browser test to the end of the session; in-process code that runs
+    its own loop there (Mangum in the Lambda web handler, `asyncio.run`) would then fail with
+    "event loop is already running". Ordering keeps every other test on a clean main thread;
+    tests that need a loop also use `tests.aio.run_async`, which does not depend on order.
+    """
+    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as sock:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from awsstack import AwsStack, client, make_jpeg
 from test_http_api_aws import function_url_event
 from test_lambda_handler import s3_event, upload
+from tests.aio import run_async
 
 from imgdrop import aws_lambda
 from imgdrop.adapters.aws import migrate_users
@@ -99,8 +99,8 @@ def old_stack_rows(stack: AwsStack, rt: Runtime) -> ImageItem:
     processing item without the sparse-index attributes."""
     old_users = DynamoUsers(rt.users.db, stack.table)  # type: ignore[attr-defined]
     old = type(rt.accounts)(old_users, rt.images.clock, rt.settings, b"k" * 32)
-    asyncio.run(old.signup("carol", PASSWORD, "127.0.0.1"))
-    asyncio.run(old.login("carol", PASSWORD, "127.0.0.1"))
+    run_async(old.signup("carol", PASSWORD, "127.0.0.1"))
+    run_async(old.login("carol", PASSWORD, "127.0.0.1"))
     item = rt.images.request_upload("u1", "old.jpg", "image/jpeg", 10).item
     client("dynamodb", stack.url).update_item(
         TableName=stack.table,

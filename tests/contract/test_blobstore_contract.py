@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from tests.aio import run_async
 
 from imgdrop.adapters.aws.s3_blobs import S3BlobStore
 from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
@@ -55,8 +54,7 @@ def get_url(store: Any, url: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
             return await client.get(url)
 
-    with ThreadPoolExecutor(1) as pool:  # a private event loop, whatever loop the caller runs
-        return pool.submit(asyncio.run, get()).result(timeout=60)
+    return run_async(get(), timeout=60)
 
 
 def fetch(store: Any, url: str) -> tuple[bytes, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.aio import run_async
 from tests.conftest import ApiUser, ServerProcess
 
 FLOOD_CLIENTS = 60
@@ -150,7 +151,7 @@ def test_saturated_sign_up_answers_503_at_once_and_nothing_is_created(
                 )
             )
 
-    answers = asyncio.run(burst())
+    answers = run_async(burst())
     codes = [a.status_code for a in answers]
     assert set(codes) <= {201, 503, 429}, codes
     assert codes.count(201) >= 1 and codes.count(503) >= 1, codes

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.aio import run_async
 from tests.conftest import ServerProcess
 
 PASSWORD = "quiet otter lantern 42"
@@ -87,7 +88,7 @@ def test_three_bursts_of_30_parallel_guesses_get_at_most_10_verdicts(
     signup(guarded, "target")
     verdicts = 0
     for burst in range(3):
-        answers = asyncio.run(parallel_guesses(guarded.url, "target", 30))
+        answers = run_async(parallel_guesses(guarded.url, "target", 30))
         codes = Counter(a.status_code for a in answers)
         # 503 + Retry-After is the hashing pool refusing at once (a loaded machine): no verdict.
         assert set(codes) <= {401, 429, 503}, (burst, codes)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.aio import run_async
 
 from imgdrop.accounts import TOUCH_EVERY_MS, Accounts
 from imgdrop.adapters.local.database import Database
@@ -100,7 +101,7 @@ def signup_and_login(accounts: Accounts, name: str, address: str = "10.0.0.1") -
         await accounts.signup(name, PASSWORD, address)
         return await accounts.login(name, PASSWORD, address)
 
-    return asyncio.run(both())
+    return run_async(both())
 
 
 def test_wrong_guesses_in_parallel_are_counted_before_the_hash(setup: Any) -> None:
@@ -113,7 +114,7 @@ def test_wrong_guesses_in_parallel_are_counted_before_the_hash(setup: Any) -> No
             return_exceptions=True,
         )
 
-    results = asyncio.run(guesses())
+    results = run_async(guesses())
     kinds = [type(r).__name__ for r in results]
     assert kinds.count("Unauthorized") == 5, kinds  # the 5 free failures, no more
     assert set(kinds) <= {"Unauthorized", "TooManyRequests", "HashingBusy"}
@@ -123,21 +124,21 @@ def test_wrong_guesses_in_parallel_are_counted_before_the_hash(setup: Any) -> No
 def test_change_password_keeps_this_session_and_delete_account_erases(setup: Any) -> None:
     accounts, users, _ = setup
     here = signup_and_login(accounts, "mover")
-    other = asyncio.run(accounts.login("mover", PASSWORD, "10.0.0.3"))
+    other = run_async(accounts.login("mover", PASSWORD, "10.0.0.3"))
     with pytest.raises(Forbidden):
-        asyncio.run(accounts.change_password(here.session, "nope", "seven purple kites"))
+        run_async(accounts.change_password(here.session, "nope", "seven purple kites"))
     with pytest.raises(WeakPassword):
-        asyncio.run(accounts.change_password(here.session, PASSWORD, "mover mover 1"))
-    ended = asyncio.run(accounts.change_password(here.session, PASSWORD, "seven purple kites"))
+        run_async(accounts.change_password(here.session, PASSWORD, "mover mover 1"))
+    ended = run_async(accounts.change_password(here.session, PASSWORD, "seven purple kites"))
     assert ended == 1
     accounts.authenticate(here.token)
     with pytest.raises(Unauthorized):
         accounts.authenticate(other.token)
     erased: list[str] = []
     with pytest.raises(Forbidden):
-        asyncio.run(accounts.delete_account(here.session, PASSWORD, erased.append))
+        run_async(accounts.delete_account(here.session, PASSWORD, erased.append))
     assert erased == []
-    asyncio.run(accounts.delete_account(here.session, "seven purple kites", erased.append))
+    run_async(accounts.delete_account(here.session, "seven purple kites", erased.append))
     assert erased == [here.session.userId]
     with pytest.raises(Unauthorized):
         accounts.authenticate(here.token)
@@ -150,9 +151,9 @@ def test_confirming_the_password_is_throttled_too(setup: Any) -> None:
     here = signup_and_login(accounts, "stolen")
     for _ in range(5):
         with pytest.raises(Forbidden):
-            asyncio.run(accounts.confirm_password(here.session, "guess"))
+            run_async(accounts.confirm_password(here.session, "guess"))
     with pytest.raises(TooManyRequests):
-        asyncio.run(accounts.confirm_password(here.session, PASSWORD))
+        run_async(accounts.confirm_password(here.session, PASSWORD))
 
 
 def test_pool_refuses_at_once_beyond_its_capacity_and_after_its_wait_bound() -> None:
@@ -173,7 +174,7 @@ def test_pool_refuses_at_once_beyond_its_capacity_and_after_its_wait_bound() -> 
         return await asyncio.gather(running, queued, return_exceptions=True), quick
 
     try:
-        (first, second), quick = asyncio.run(scenario())
+        (first, second), quick = run_async(scenario())
         assert first is True
         assert isinstance(second, HashingBusy)  # it waited too long: never hashed
         assert quick < 0.05
