@@ -83,24 +83,15 @@ class ServerProcess:
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        """The server's command line (subclasses wrap or replace it)."""
+        serve = [sys.executable, "-m", "imgdrop.cli", "serve", "--port", str(self.port)]
+        return [*serve, "--data-dir", str(self.data_dir)]
+
     def start(self, timeout_s: float = 60) -> ServerProcess:
         """Start and wait until the API answers."""
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "imgdrop.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
+            self.proc = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -4,7 +4,6 @@ leaves no thumbnail and no temp file behind; a failed write leaves no temp file.
 from __future__ import annotations
 
 import errno
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from imgdrop.engine.pipeline import make_thumbnails
 from tests.conftest import make_jpeg
 from tests.faults.faultlib import local_runtime, post_upload
+from tests.tmpfs import mounted_tmpfs
 
 
 def blob_files(data_dir: Path) -> set[str]:
@@ -69,19 +69,10 @@ def test_a_write_that_runs_out_of_space_leaves_no_temp_file(tmp_path: Path) -> N
     """On a real 1 MiB tmpfs (CI runs as root)."""
     from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
 
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "1m") as mount:
         store = FilesystemBlobStore(mount / "blobs", b"k", "http://x")
         with pytest.raises(OSError) as raised:
             store.put("thumbnails/200/a.jpg", b"\1" * (2 * 2**20), "image/jpeg")
         assert raised.value.errno == errno.ENOSPC
         assert list(store.tmp.iterdir()) == []
         assert not store.exists("thumbnails/200/a.jpg")
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

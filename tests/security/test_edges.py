@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,28 +192,18 @@ class TinyDiskServer(ServerProcess):
         super().__init__(data_dir, env={"IMGDROP_DISK_RESERVE_BYTES": "0"})
         self.size_mb = size_mb
 
-    def start(self, timeout_s: float = 60) -> TinyDiskServer:
-        self.data_dir.mkdir(parents=True)
+    def command(self) -> list[str]:
+        """`imgdrop serve` in its own mount namespace, on a tmpfs of `size_mb` over the data dir."""
         userns = [] if os.geteuid() == 0 else ["--map-root-user"]
         mount = f'mount -t tmpfs -o size={self.size_mb}m tmpfs "$0" && exec "$@"'
-        serve = [sys.executable, "-m", "imgdrop.cli", "serve", "--port", str(self.port)]
-        serve += ["--data-dir", str(self.data_dir)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["unshare", "--mount", *userns, "sh", "-c", mount, str(self.data_dir), *serve],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                if httpx.get(f"{self.url}/api/config", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+        wrap = ["unshare", "--mount", *userns, "sh", "-c", mount, str(self.data_dir)]
+        return [*wrap, *super().command()]
+
+    def start(self, timeout_s: float = 60) -> TinyDiskServer:
+        """Create the mount point, then start as usual."""
+        self.data_dir.mkdir(parents=True)
+        super().start(timeout_s)
+        return self
 
     def fill_disk(self) -> int:
         """Fill the server's tmpfs to the last block (seen through /proc/PID/root)."""

@@ -7,7 +7,6 @@ files built here (a 60,000-scan progressive JPEG, and a small AVIF that decodes 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,35 +26,10 @@ MAX_TREE_RSS = 1536 * 2**20
 class StubServer(ServerProcess):
     """The real app and worker pool, with tests/security/stub_engine.py as the engine."""
 
-    def start(self, timeout_s: float = 60) -> StubServer:
-        """Start stub_serve.py and wait until the API answers."""
-        import httpx
-
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.security.stub_serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/api/config", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+    def command(self) -> list[str]:
+        """stub_serve.py in place of `imgdrop serve`."""
+        stub = [sys.executable, "-m", "tests.security.stub_serve", "--port", str(self.port)]
+        return [*stub, "--data-dir", str(self.data_dir)]
 
 
 @pytest.fixture
