@@ -20,6 +20,7 @@ from tests.security.conftest import new_user, tree_rss
 from tests.security.stub_engine import ALLOC, SLEEP
 
 BOMB_DEADLINE_S = 20
+REPLACEMENT_START_S = 6  # a fresh worker process on a busy 2-core machine, with margin
 MAX_TREE_RSS = 1536 * 2**20
 
 
@@ -88,7 +89,12 @@ def test_stub_bombs_are_stopped_alone_and_another_user_is_served_at_once(
             assert item["status"] == "failed" and item["errorCode"] == "invalid_image", item
         assert "memory" in finals[bombs[0]]["error"], finals[bombs[0]]
         assert "took over 15 s" in finals[bombs[1]]["error"], finals
-        assert max(took.values()) < BOMB_DEADLINE_S + 1, took
+        # A runs one job at a time, so the sleeper starts when the allocator's process is gone:
+        # from the one failure to the other (the server's own clock) is the 15 s budget plus
+        # starting a replacement process, however loaded the machine is.
+        budget_used = (finals[bombs[1]]["updatedAt"] - finals[bombs[0]]["updatedAt"]) / 1000
+        assert 15 - 0.5 < budget_used < 15 + REPLACEMENT_START_S, finals
+        assert max(took.values()) < BOMB_DEADLINE_S + REPLACEMENT_START_S, took
         assert max(peak, peak2) < MAX_TREE_RSS, (peak, peak2)
         # The pool still works for both users (replacement processes were started).
         again = bob.upload(make_png(120, 90), "again.png", "image/png")["imageId"]
