@@ -130,6 +130,7 @@ def test_web_handler_serves_the_api_through_mangum(lambda_runtime: Runtime) -> N
         function_url_event("GET", "/api/me", headers={"authorization": f"Bearer {token}"}), None
     )
     assert me["statusCode"] == 200
+    assert json.loads(me["body"])["username"] == "bob_1"  # DynamoUsers answers /api/me too
     assert lambda_runtime.users.get_user_by_name("BOB_1").username == "bob_1"
 
 
