@@ -9,7 +9,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import PASSWORD, ConsoleWatch
+from tests.browser.helpers import PASSWORD, ConsoleWatch, assert_no_horizontal_scroll
 
 pytestmark = pytest.mark.browser
 AXE = Axe()
@@ -88,7 +88,8 @@ def test_header_names_the_user_from_the_server_on_every_page(
 def test_another_user_on_the_same_browser_is_named_and_sign_out_everywhere_says_so(
     page: Page, server_url: str
 ) -> None:
-    for name in ("Brook", "Cleo"):
+    long_name = "Cleopatra_the_Seventh_of_Egypt"
+    for name in ("Brook", long_name):
         assert page.request.post(
             f"{server_url}/api/signup", data={"username": name, "password": PASSWORD}
         ).ok
@@ -97,10 +98,17 @@ def test_another_user_on_the_same_browser_is_named_and_sign_out_everywhere_says_
     page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(re.compile(r"/signin\?signedout=1$"))
 
-    sign_in_with_form(page, server_url, "cleo")  # nothing of Brook's is left on the page
-    expect_signed_in_as(page, "Cleo")
+    sign_in_with_form(page, server_url, long_name.lower())  # nothing of Brook's is left
+    expect_signed_in_as(page, long_name)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: a long name still fits
+    assert_no_horizontal_scroll(page, 390)
     page.get_by_role("link", name="Account").click()
     page.wait_for_url(f"{server_url}/account")
+    expect_signed_in_as(page, long_name)
+    assert_no_horizontal_scroll(page, 390)
+    for control in page.locator("header a.button, header button").all():
+        box = control.bounding_box()
+        assert box and box["height"] >= 44, (control.inner_text(), box)
     page.get_by_role("button", name="Sign out everywhere").click()
     page.wait_for_url(f"{server_url}/signin?signedout=everywhere")
     expect(page.get_by_role("status")).to_have_text("You are signed out on every device.")

@@ -9,6 +9,7 @@ async function showWho() {
   try {
     const me = await api("GET", "/api/me");
     who.textContent = `Signed in as ${me.username}`;
+    who.title = who.textContent; // the whole name where a phone shortens it
     who.hidden = false;
   } catch {
     // Offline: leave the name out. A lost session already went back to sign-in (api.js).
