@@ -343,7 +343,11 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         "(needed by the web app only; the image-processing functions never reach it).",
     ),
     "aws_region": SettingDoc(_str, "AWS backend: the region."),
-    "s3_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of an S3-compatible store."),
+    "s3_endpoint_url": SettingDoc(
+        _str,
+        "AWS backend: endpoint of an S3-compatible store; pages may load thumbnails from and "
+        "post uploads to its origin (the Content-Security-Policy allows it, even over http).",
+    ),
     "dynamodb_endpoint_url": SettingDoc(
         _str, "AWS backend: endpoint of a DynamoDB-compatible store."
     ),
