@@ -181,7 +181,7 @@ def me(caller: CallerDep, request: Request) -> dict[str, str]:
     try:
         user = runtime(request).accounts.users.get_user(caller.user_id)
     except NotFound:  # deleted between authenticating and this read
-        raise Unauthorized("sign in first: this account no longer exists") from None
+        raise Unauthorized("this account no longer exists; sign in again") from None
     return {"userId": user.userId, "username": user.username, "csrfToken": caller.session.csrfToken}
 
 
