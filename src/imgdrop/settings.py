@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imgdrop.core.errors import ImgdropError
+from imgdrop.core.links import DEFAULT_WINDOW_S
 
 MB = 1024 * 1024
 
@@ -124,6 +125,7 @@ class Settings:
     allowed_types: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "heic")
     upload_expires_s: int = 600
     download_expires_s: int = 900
+    download_window_s: int = DEFAULT_WINDOW_S
     count_scan_limit: int = 10_000
     session_days: int = 14
     session_idle_minutes: int = 30
@@ -263,6 +265,15 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     "download_expires_s": SettingDoc(
         _positive_int, "Lifetime of a signed download URL, seconds (at most 900)."
     ),
+    "download_window_s": SettingDoc(
+        _positive_int,
+        "Signed download URLs are signed as of the start of a window this many seconds long "
+        "(at most half of IMGDROP_DOWNLOAD_EXPIRES_S; a larger value counts as that half), so "
+        "every listing within a window gives the same URLs and browsers reuse the thumbnails "
+        "they cached. A URL handed out stays valid between IMGDROP_DOWNLOAD_EXPIRES_S minus "
+        "the window and IMGDROP_DOWNLOAD_EXPIRES_S seconds; S3 and the local store both "
+        "answer with `Cache-Control: private, max-age=…` that ends by then.",
+    ),
     "count_scan_limit": SettingDoc(
         _positive_int,
         "Most items GET /api/images/count reads per call; past it the count says `capped`.",
@@ -332,7 +343,11 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
         "(needed by the web app only; the image-processing functions never reach it).",
     ),
     "aws_region": SettingDoc(_str, "AWS backend: the region."),
-    "s3_endpoint_url": SettingDoc(_str, "AWS backend: endpoint of an S3-compatible store."),
+    "s3_endpoint_url": SettingDoc(
+        _str,
+        "AWS backend: endpoint of an S3-compatible store; pages may load thumbnails from and "
+        "post uploads to its origin (the Content-Security-Policy allows it, even over http).",
+    ),
     "dynamodb_endpoint_url": SettingDoc(
         _str, "AWS backend: endpoint of a DynamoDB-compatible store."
     ),

@@ -133,7 +133,12 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
         closers.append(lock.close)
     db = Database(data_dir / "catalog.db")
     closers.append(db.close)  # closed last: the worker and the pool stop first
-    blobs = FilesystemBlobStore(data_dir / "blobs", local_secret(settings), settings.base_url)
+    blobs = FilesystemBlobStore(
+        data_dir / "blobs",
+        local_secret(settings),
+        settings.base_url,
+        window_s=settings.download_window_s,
+    )
     users = SqliteUsers(db)
     if engine is None and start_worker:
         engine = ProcessPoolEngine(
@@ -165,7 +170,8 @@ def build_aws_images(settings: Settings, engine: Any = None) -> Images:
 
     s3, dynamodb = aws_clients(settings)
     catalog = DynamoCatalog(dynamodb, settings.dynamodb_table)
-    return Images(S3BlobStore(s3, settings.s3_bucket), catalog, settings, engine=engine)
+    blobs = S3BlobStore(s3, settings.s3_bucket, window_s=settings.download_window_s)
+    return Images(blobs, catalog, settings, engine=engine)
 
 
 def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:

@@ -18,6 +18,7 @@ import uvicorn
 from awsstack import AwsStack, client, make_jpeg
 
 from imgdrop import aws_lambda
+from imgdrop.core.links import link_window
 from imgdrop.web.app import create_app
 from imgdrop.wiring import Runtime, build
 
@@ -129,4 +130,71 @@ def test_web_handler_serves_the_api_through_mangum(lambda_runtime: Runtime) -> N
         function_url_event("GET", "/api/me", headers={"authorization": f"Bearer {token}"}), None
     )
     assert me["statusCode"] == 200
+    assert json.loads(me["body"])["username"] == "bob_1"  # DynamoUsers answers /api/me too
     assert lambda_runtime.users.get_user_by_name("BOB_1").username == "bob_1"
+
+
+def test_gallery_listings_give_the_same_urls_so_reloads_hit_the_cache(
+    stack: AwsStack, api: str, lambda_runtime: Runtime
+) -> None:
+    creds = {"username": "cai", "password": "correct horse battery staple"}
+    with httpx.Client(base_url=api, timeout=30) as http:
+        assert http.post("/api/signup", json=creds).status_code == 201
+        auth = {"Authorization": f"Bearer {http.post('/api/login', json=creds).json()['token']}"}
+        photo = make_jpeg(640, 480, seed=11)
+        started = http.post(
+            "/api/uploads",
+            headers=auth,
+            json={"filename": "a.jpg", "contentType": "image/jpeg", "size": len(photo)},
+        ).json()
+        form = started["upload"]
+        httpx.post(form["url"], data=form["fields"], files={"file": ("a.jpg", photo)})
+        for event in stack.s3_events():
+            aws_lambda.handler(event, None)
+        settings = stack.settings()
+        lifetime, window = settings.download_expires_s, settings.download_window_s
+        for _ in range(2):  # a pair that straddles a window boundary is legitimately different
+            before = link_window(time.time(), lifetime, window)
+            first = http.get("/api/images", headers=auth).json()["items"][0]["urls"]
+            second = http.get("/api/images", headers=auth).json()["items"][0]["urls"]
+            if link_window(time.time(), lifetime, window) == before:
+                break
+        assert first is not None and first == second
+        one = http.get(f"/api/images/{started['imageId']}", headers=auth).json()["urls"]
+        assert one == first  # the viewer's fresh copy is the same URL too
+    thumb = httpx.get(first["thumb200"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.headers["cache-control"].startswith("private, max-age=")
+    assert httpx.get(first["original"]).content == photo
+
+
+def test_listings_through_the_lambda_web_handler_repeat_their_urls(
+    stack: AwsStack, lambda_runtime: Runtime
+) -> None:
+    creds = {"username": "dee", "password": "hunter22 orbit lagoon"}
+    aws_lambda.web_handler(function_url_event("POST", "/api/signup", creds), None)
+    login = aws_lambda.web_handler(function_url_event("POST", "/api/login", creds), None)
+    auth = {"authorization": f"Bearer {json.loads(login['body'])['token']}"}
+    photo = make_jpeg(300, 200, seed=5)
+    body = {"filename": "d.jpg", "contentType": "image/jpeg", "size": len(photo)}
+    created = aws_lambda.web_handler(function_url_event("POST", "/api/uploads", body, auth), None)
+    form = json.loads(created["body"])["upload"]
+    httpx.post(form["url"], data=form["fields"], files={"file": ("d.jpg", photo)})
+    for event in stack.s3_events():
+        aws_lambda.handler(event, None)
+
+    def listed_urls() -> dict[str, str]:
+        answer = aws_lambda.web_handler(function_url_event("GET", "/api/images", None, auth), None)
+        assert answer["statusCode"] == 200, answer
+        urls: dict[str, str] = json.loads(answer["body"])["items"][0]["urls"]
+        return urls
+
+    settings = stack.settings()
+    for _ in range(2):  # a pair that straddles a window boundary is legitimately different
+        before = link_window(time.time(), settings.download_expires_s, settings.download_window_s)
+        first, second = listed_urls(), listed_urls()
+        after = link_window(time.time(), settings.download_expires_s, settings.download_window_s)
+        if after == before:
+            break
+    assert first == second
+    assert httpx.get(first["original"]).content == photo

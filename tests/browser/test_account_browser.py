@@ -24,7 +24,8 @@ def test_change_password_then_delete_the_account(page: Page, server_url: str) ->
         ).json()["token"]
     page.get_by_role("link", name="Account").click()
     page.wait_for_url(f"{server_url}/account")
-    expect(page.get_by_text("Signed in as")).to_contain_text("grace")
+    expect(page.locator(".lede")).to_have_text("Signed in as grace.")
+    expect(page.locator("#who")).to_have_text("Signed in as grace")
 
     page.get_by_label("Current password").fill("not my password")
     page.get_by_label("New password").fill(NEW_PASSWORD)
@@ -64,7 +65,8 @@ def test_sign_out_everywhere_returns_to_sign_in(page: Page, server_url: str) -> 
     sign_up_and_in(page, server_url, "hopper")
     page.goto(f"{server_url}/account")
     page.get_by_role("button", name="Sign out everywhere").click()
-    page.wait_for_url(f"{server_url}/signin")
+    page.wait_for_url(f"{server_url}/signin?signedout=everywhere")
+    expect(page.get_by_role("status")).to_have_text("You are signed out on every device.")
     page.goto(f"{server_url}/account")
     page.wait_for_url(f"{server_url}/signin")  # the session really ended
     watch.assert_clean()

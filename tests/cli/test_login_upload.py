@@ -213,3 +213,40 @@ def test_help_shows_plain_metavars() -> None:
         assert not re.search(r"<\w+(\[\w+\])?>", result.stdout), (command, result.stdout)
     assert "upload [OPTIONS] PATH...\n" in run("upload", "--help").stdout
     assert "--out DIR" in run("thumbnail", "--help").stdout
+
+
+def test_a_rerun_uploads_only_what_is_missing(
+    signed_up: Callable[[str], tuple[ApiUser, str]], server: ServerProcess, tmp_path: Path
+) -> None:
+    user, _ = signed_up("eve")
+    env = {"IMGDROP_TOKEN": user.token}
+    folder = tmp_path / "photos"
+    (folder / "old").mkdir(parents=True)
+    n, m = 5, 3
+    for i in range(n):  # distinct seeds: distinct bytes, so no duplicates among them
+        (folder / "old" / f"p{i}.jpg").write_bytes(make_jpeg(240, 160, seed=20 + i))
+
+    first = run("upload", str(folder), "--server", server.url, "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    first_rows = [json.loads(line) for line in first.stdout.splitlines()]
+    assert len(first_rows) == n and not any(r["duplicate"] for r in first_rows)
+    first_ids = {Path(r["file"]).name: r["imageId"] for r in first_rows}
+
+    for i in range(m):
+        (folder / f"new{i}.jpg").write_bytes(make_jpeg(240, 160, seed=40 + i))
+    again = run("upload", str(folder), "--server", server.url, "--wait", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{m} uploaded, {n} duplicates skipped, 0 failed\n"
+
+    third = run("upload", str(folder), "--server", server.url, "--json", env=env)
+    assert third.returncode == 0, third.stderr
+    rows = {Path(r["file"]).name: r for r in map(json.loads, third.stdout.splitlines())}
+    assert len(rows) == n + m
+    assert all(r["ok"] and r["duplicate"] and r["status"] == "duplicate" for r in rows.values())
+    for name, image_id in first_ids.items():  # each duplicate names the copy already stored
+        assert rows[name]["imageId"] == image_id
+
+    listing = user.client.get("/api/images", params={"limit": 50}).json()["items"]
+    assert len(listing) == n + m
+    assert {i["imageId"] for i in listing} == {r["imageId"] for r in rows.values()}
+    assert user.client.get("/api/images/count").json()["total"] == n + m

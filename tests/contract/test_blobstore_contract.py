@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from tests.aio import run_async
 from imgdrop.adapters.aws.s3_blobs import S3BlobStore
 from imgdrop.adapters.local.filesystem_blobs import FilesystemBlobStore
 from imgdrop.core.errors import ImgdropError, NotFound
+from imgdrop.core.links import link_window
 from imgdrop.ports import UploadForm
 from imgdrop.web import blob_routes
 
@@ -121,6 +123,35 @@ def test_download_url_serves_bytes_with_pinned_type(blobs: Any) -> None:
     body, served = fetch(blobs, url)
     assert body == b"\x89PNGbytes"
     assert served == "image/png"
+
+
+def url_expiry(store: Any, url: str) -> int:
+    """When a download URL stops working (local `exp`; S3 X-Amz-Date + X-Amz-Expires)."""
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    if isinstance(store, S3BlobStore):
+        signed = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return int(signed.timestamp()) + int(query["X-Amz-Expires"])
+    return int(query["exp"])
+
+
+def test_download_urls_repeat_within_a_window_and_say_how_long_to_cache(blobs: Any) -> None:
+    blobs.put("thumbnails/200/x.png", b"\x89PNGbytes", "image/png")
+    lifetime, window = 120, 60
+    for _ in range(2):  # a pair that straddles a window boundary is legitimately different
+        before = link_window(time.time(), lifetime, window)
+        first = blobs.download_url("thumbnails/200/x.png", lifetime, "image/png")
+        second = blobs.download_url("thumbnails/200/x.png", lifetime, "image/png")
+        if link_window(time.time(), lifetime, window) == before:
+            break
+    assert first == second
+    now = time.time()
+    assert now + lifetime - window - 5 <= url_expiry(blobs, first) <= now + lifetime
+    response = get_url(blobs, first)
+    assert response.status_code == 200 and response.content == b"\x89PNGbytes"
+    cache = response.headers["cache-control"]
+    assert cache.startswith("private, max-age=") and "immutable" in cache
+    max_age = int(cache.split("max-age=")[1].split(",")[0])
+    assert 0 < max_age <= url_expiry(blobs, first) - int(now) + 1  # never outlives the URL
 
 
 def test_local_download_type_cannot_be_changed_by_the_client(tmp_path: Path) -> None:

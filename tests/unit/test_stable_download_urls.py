@@ -36,3 +36,15 @@ def test_same_url_within_a_window_and_always_valid_long_enough(
         now = start + offset
         remaining = expiry(url_at(store, monkeypatch, now)) - now
         assert 450 <= remaining <= 900, (offset, remaining)
+
+
+@pytest.mark.parametrize(("window", "effective"), [(60, 60), (450, 450), (5000, 450)])
+def test_the_window_is_a_setting_capped_at_half_the_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int, effective: int
+) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs", b"secret", "http://testserver", window_s=window)
+    start = 1_800_000_000 // 9000 * 9000  # a multiple of every window here
+    first = url_at(store, monkeypatch, start)
+    assert url_at(store, monkeypatch, start + effective - 1) == first
+    assert url_at(store, monkeypatch, start + effective) != first
+    assert expiry(first) == start + 900

@@ -215,3 +215,22 @@ def test_form_admits_no_more_than_the_declared_size(alice: ApiUser) -> None:
     )
     assert posted.status_code == 413, posted.text
     assert posted.json()["error"]["code"] == "too_large"
+
+
+def test_me_names_the_signed_in_user_for_bearer_and_cookie(server: ServerProcess) -> None:
+    password = "correct horse battery staple"
+    grace = ApiUser(server.url, "Grace_H", password)
+    me = grace.client.get("/api/me")
+    assert me.status_code == 200
+    body = me.json()
+    assert body["userId"] == grace.user_id and body["username"] == "Grace_H"
+    assert set(body) == {"userId", "username", "csrfToken"}  # the old fields stay
+    with httpx.Client(base_url=server.url) as browser:  # a session cookie, as the pages use
+        signed_in = browser.post("/api/login", json={"username": "grace_h", "password": password})
+        assert signed_in.status_code == 200
+        cookie_me = browser.get("/api/me").json()
+        assert cookie_me["username"] == "Grace_H"  # as signed up, whatever case signed in
+        assert cookie_me["csrfToken"] == signed_in.json()["csrfToken"]
+        browser.post("/api/logout", headers={"X-CSRF-Token": cookie_me["csrfToken"]})
+        assert browser.get("/api/me").status_code == 401
+    grace.client.close()

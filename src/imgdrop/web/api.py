@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from imgdrop.core.errors import NotFound, Unauthorized
 from imgdrop.core.records import ImageItem
 from imgdrop.web.auth import (
     DEVICE_COOKIE,
@@ -175,9 +176,13 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/me", summary="The signed-in user")
-def me(caller: CallerDep) -> dict[str, str]:
-    """{userId, csrfToken}."""
-    return {"userId": caller.user_id, "csrfToken": caller.session.csrfToken}
+def me(caller: CallerDep, request: Request) -> dict[str, str]:
+    """{userId, username, csrfToken}; 401 once the account is gone."""
+    try:
+        user = runtime(request).accounts.users.get_user(caller.user_id)
+    except NotFound:  # deleted between authenticating and this read
+        raise Unauthorized("this account no longer exists; sign in again") from None
+    return {"userId": user.userId, "username": user.username, "csrfToken": caller.session.csrfToken}
 
 
 class PasswordChange(BaseModel):

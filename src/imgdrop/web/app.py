@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import sqlite3
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -151,6 +153,16 @@ def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal", "something went wrong on our side"), 500)
 
 
+def blob_origins(endpoint_url: str) -> str:
+    """Where pages load thumbnails from and post uploads to on AWS: S3's https origins, and a
+    custom S3-compatible endpoint's own origin (it may be plain http, e.g. on a LAN)."""
+    parts = urlsplit(endpoint_url)
+    host = parts.netloc.rpartition("@")[2]  # never credentials in a header
+    if parts.scheme == "http" and re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
+        return f"https: http://{host}"
+    return "https:"
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """The ASGI app over `runtime` (local or AWS), with security headers on every response."""
     # /docs would load Swagger UI from a CDN with inline script, which our CSP forbids;
@@ -177,8 +189,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         idle_timeout_s=settings.body_timeout_s,
         min_rate=settings.body_min_rate,
     )
-    # On AWS, thumbnails and uploads go to/from S3's own https origin.
-    remote = "" if settings.backend == "local" else "https:"
+    remote = "" if settings.backend == "local" else blob_origins(settings.s3_endpoint_url)
     app.add_middleware(
         SecurityHeaders,
         csp=CSP.format(img=remote).replace(" ;", ";"),

@@ -58,7 +58,13 @@ def install(app: FastAPI) -> None:
             user = request.app.state.runtime.accounts.users.get_user(session.userId)
         except ImgdropError:
             return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
-        return render(request, "account.html", csrf_token=session.csrfToken, username=user.username)
+        return render(
+            request,
+            "account.html",
+            csrf_token=session.csrfToken,
+            username=user.username,
+            signed_in=True,
+        )
 
     @app.get("/upload", include_in_schema=False)
     def upload() -> Response:
@@ -70,7 +76,11 @@ def install(app: FastAPI) -> None:
         if page_session(request) is not None:
             return RedirectResponse("/", status_code=303, headers=NO_STORE)
         return render(
-            request, "auth.html", mode="signin", created=created[:64], signed_out=bool(signedout)
+            request,
+            "auth.html",
+            mode="signin",
+            created=created[:64],
+            signed_out="everywhere" if signedout == "everywhere" else bool(signedout),
         )
 
     @app.get("/signup", include_in_schema=False)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from typing import Any
 
+from imgdrop.adapters.aws import fixed_time_signing
 from imgdrop.adapters.aws.clients import domain_errors
 from imgdrop.core.errors import InvalidRequest, NotFound
+from imgdrop.core.links import DEFAULT_WINDOW_S, link_window
 from imgdrop.ports import UploadForm
 from imgdrop.settings import LIMITS
 
@@ -19,9 +23,18 @@ MAX_DOWNLOAD_EXPIRES_S = LIMITS["download_expires_s"]
 class S3BlobStore:
     """The BlobStore port on bucket `bucket`, through an injected boto3 S3 client."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        window_s: int = DEFAULT_WINDOW_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.window_s = window_s
+        self.clock = clock
+        fixed_time_signing.install(s3)
         # The ETag of the bytes the last `get` of each key returned (what was processed).
         self.read_etags: dict[str, str] = {}
 
@@ -97,20 +110,25 @@ class S3BlobStore:
         return UploadForm(post["url"], {k: str(v) for k, v in post["fields"].items()})
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
-        """A presigned GET (<= 15 min) that serves the object inline with `content_type`."""
-        with domain_errors("download URL"):
-            return str(
-                self.s3.generate_presigned_url(
-                    "get_object",
-                    Params={
-                        "Bucket": self.bucket,
-                        "Key": key,
-                        "ResponseContentType": content_type,
-                        "ResponseContentDisposition": "inline",
-                    },
-                    ExpiresIn=min(expires_s, MAX_DOWNLOAD_EXPIRES_S),
-                )
-            )
+        """A presigned GET (<= 15 min) that serves the object inline with `content_type`.
+
+        Signed as of the start of the current window (core.links), so every call within a
+        window returns the same URL and browsers reuse the bytes they cached; S3 answers it
+        with a Cache-Control that ends before the URL does.
+        """
+        lifetime = min(expires_s, MAX_DOWNLOAD_EXPIRES_S)
+        window = link_window(self.clock(), lifetime, self.window_s)
+        params = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ResponseContentType": content_type,
+            "ResponseContentDisposition": "inline",
+            # Keys are never reused, so the bytes behind a URL never change.
+            "ResponseCacheControl": f"private, max-age={window.max_age}, immutable",
+        }
+        with domain_errors("download URL"), fixed_time_signing.signing_at(window.signed_at):
+            url = self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
+        return str(url)
 
 
 def checksum_fields(sha256: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 from imgdrop.adapters.local import signing
 from imgdrop.core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
+from imgdrop.core.links import DEFAULT_WINDOW_S, link_window
 from imgdrop.ports import ObjectCreatedListener, UploadForm
 
 
@@ -54,6 +55,7 @@ class FilesystemBlobStore:
         base_url: str,
         bucket: str = "local",
         listener: ObjectCreatedListener | None = None,
+        window_s: int = DEFAULT_WINDOW_S,
     ) -> None:
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"
@@ -62,6 +64,7 @@ class FilesystemBlobStore:
         self.base_url = base_url.rstrip("/")
         self.bucket = bucket
         self.listener = listener
+        self.window_s = window_s
 
     def remove_partial_files(self) -> int:
         """Delete temp files a crash left mid-write (call only while holding the data dir)."""
@@ -159,10 +162,9 @@ class FilesystemBlobStore:
         )
 
     def download_url(self, key: str, expires_s: int, content_type: str) -> str:
-        """Signed GET URL, the same for every call within a window of half the lifetime, so
-        browsers reuse what they cached; it stays valid between half and all of `expires_s`."""
-        window = max(1, expires_s // 2)
-        expires_at = (int(time.time()) // window + 2) * window
+        """Signed GET URL, the same for every call within a window (core.links), so browsers
+        reuse what they cached; valid for `expires_s` from the window's start."""
+        expires_at = link_window(time.time(), expires_s, self.window_s).expires_at
         sig = signing.sign_download(self.secret, key, expires_at, content_type)
         query = urlencode({"exp": expires_at, "ct": content_type, "sig": sig})
         return f"{self.base_url}/_blobs/{self.bucket}/{quote(key)}?{query}"

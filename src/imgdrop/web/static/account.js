@@ -51,7 +51,7 @@ async function signOutEverywhere() {
   showFieldError("signout", "");
   try {
     await api("POST", "/api/account/signout-all");
-    window.location.assign("/signin");
+    window.location.assign("/signin?signedout=everywhere");
   } catch (error) {
     showFieldError("signout", error.message);
   }

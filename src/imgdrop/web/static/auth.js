@@ -67,7 +67,6 @@ async function onSubmit(event) {
       window.location.assign(next.href);
     } else {
       await api("POST", "/api/login", credentials);
-      localStorage.setItem("imgdrop.username", credentials.username); // for the header
       window.location.assign("/");
     }
   } catch (error) {

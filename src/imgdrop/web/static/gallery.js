@@ -248,22 +248,6 @@ function wireUploads(config) {
   $("limits").textContent = `${kinds.join(", ")} · up to ${formatBytes(config.maxUploadBytes)} each`;
 }
 
-async function signOut() {
-  try {
-    await api("POST", "/api/logout");
-  } finally {
-    localStorage.removeItem("imgdrop.username");
-    window.location.assign("/signin?signedout=1");
-  }
-}
-
-function showWho() {
-  const name = localStorage.getItem("imgdrop.username");
-  if (!name) return;
-  $("who").textContent = `Signed in as ${name}`;
-  $("who").hidden = false;
-}
-
 const viewer = new Viewer({
   items,
   order: () => [...grid.children]
@@ -273,8 +257,6 @@ const viewer = new Viewer({
 });
 
 async function main() {
-  $("signout").addEventListener("click", signOut);
-  showWho();
   grid.addEventListener("click", onGridClick);
   grid.addEventListener("change", onGridClick);
   $("load-more").addEventListener("click", loadPage);
