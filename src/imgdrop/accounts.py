@@ -96,7 +96,11 @@ class Accounts:
     """Sign-up, sign-in, sessions and account changes. `clock` returns epoch milliseconds."""
 
     def __init__(
-        self, users: Users, clock: Callable[[], int], settings: Settings, device_key: bytes
+        self,
+        users: Users,
+        clock: Callable[[], int],
+        settings: Settings,
+        device_key: bytes | Callable[[], bytes],
     ) -> None:
         self.users = users
         self.clock = clock

@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
@@ -26,14 +27,16 @@ MAX_TOKEN_CHARS = 200
 
 @dataclass(frozen=True)
 class DeviceTokens:
-    """Signs and checks device tokens with a server-side key."""
+    """Signs and checks device tokens with a server-side key, or a function that fetches it
+    at first use (the AWS web app reads it from Secrets Manager only when someone signs in)."""
 
-    key: bytes
+    key: bytes | Callable[[], bytes]
     lifetime_s: int
 
     def _sign(self, user_id: str, expires: int, nonce: str) -> str:
+        key = self.key() if callable(self.key) else self.key
         message = f"v1.{user_id}.{expires}.{nonce}".encode()
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
     def issue(self, user_id: str) -> str:
         """A fresh token for `user_id` (a new nonce at every successful sign-in)."""

@@ -34,7 +34,8 @@ PLATFORMS = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28
 PYTHON_VERSION = "3.13"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_UNZIPPED_BYTES = 80 * 1024 * 1024  # Lambda allows 250 MB; smaller loads faster
-BOTOCORE_SERVICES = ("s3", "dynamodb", "sts")  # sts: the SDK's credential chain may call it
+BOTOCORE_SERVICES = ("s3", "dynamodb", "sts", "secretsmanager")
+# sts: the SDK's credential chain may call it; secretsmanager: the web app's device-token key.
 # Modules no Lambda handler imports (the CLI, the HTTP uploader, benchmarks).
 CLI_ONLY = ("cli.py", "uploader.py", "offline.py", "bench.py", "bench_contenders.py")
 

@@ -116,6 +116,7 @@ class Settings:
     max_header_bytes: int = 16 * 1024
     max_body_bytes: int = 64 * 1024
     secret_key: str = ""
+    secret_key_arn: str = ""
     workers: int = max(1, os.cpu_count() or 1)
     max_upload_bytes: int = 50 * MB
     max_pixels: int = 250_000_000
@@ -232,9 +233,15 @@ SETTINGS_DOC: dict[str, SettingDoc] = {
     ),
     "secret_key": SettingDoc(
         _str,
-        "Key that signs local upload forms, download URLs and known-device tokens (set it "
-        "on AWS, or device tokens last only as long as each instance). Default: generated "
-        "once and kept in `DATA_DIR/secret.key`.",
+        "Key that signs local upload forms, download URLs and known-device tokens. Default: "
+        "generated once and kept in `DATA_DIR/secret.key`. On AWS prefer SECRET_KEY_ARN; with "
+        "neither, device tokens last only as long as each instance.",
+    ),
+    "secret_key_arn": SettingDoc(
+        _str,
+        "AWS: ARN (or name) of a Secrets Manager secret whose value is used as SECRET_KEY, "
+        "read at the first sign-in (so it never sits in the function's configuration). The "
+        "SAM template creates one (DeviceKeySecret). SECRET_KEY, when set, wins.",
     ),
     "workers": SettingDoc(_positive_int, "Thumbnail worker processes (default: one per core)."),
     "max_upload_bytes": SettingDoc(_positive_int, "Largest accepted upload, in bytes."),

@@ -7,6 +7,7 @@ download routes, so it imports that adapter). Backends are chosen through the BU
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import hmac
 import logging
@@ -93,14 +94,25 @@ def device_key(secret: bytes) -> bytes:
     return hmac.new(secret, b"imgdrop known-device tokens", hashlib.sha256).digest()
 
 
-def aws_device_key(settings: Settings) -> bytes:
-    """IMGDROP_SECRET_KEY on AWS; without it, a per-process key (tokens die with it)."""
+def aws_device_key(settings: Settings) -> bytes | Callable[[], bytes]:
+    """The device-token key on AWS: from IMGDROP_SECRET_KEY, else fetched from the Secrets
+    Manager secret IMGDROP_SECRET_KEY_ARN at first use (once per instance), else a
+    per-process key (tokens die with the instance: every instance must share one key)."""
     if settings.secret_key:
         return device_key(settings.secret_key.encode())
+    if settings.secret_key_arn:
+        return functools.cache(functools.partial(_device_key_from_secret, settings))
     log.warning(
-        "IMGDROP_SECRET_KEY is not set: known-device tokens only last as long as this process"
+        "neither IMGDROP_SECRET_KEY nor IMGDROP_SECRET_KEY_ARN is set: known-device tokens "
+        "only last as long as this process"
     )
     return secrets.token_bytes(32)
+
+
+def _device_key_from_secret(settings: Settings) -> bytes:
+    from imgdrop.adapters.aws.clients import secret_string
+
+    return device_key(secret_string(settings, settings.secret_key_arn).encode())
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

@@ -160,3 +160,32 @@ def test_web_policy_matches_the_shipped_iam_policy(template: dict[str, Any]) -> 
         "dynamodb:Query",
         "dynamodb:DeleteItem",
     }
+
+
+def test_every_web_instance_shares_one_device_key_from_secrets_manager(
+    template: dict[str, Any],
+) -> None:
+    """Known-device tokens must verify on every instance: one generated secret, named to the
+    web app by ARN (the value never in a function's environment), readable by it alone."""
+    secret = template["Resources"]["DeviceKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    web_env = functions(template)["WebFunction"]["Environment"]["Variables"]
+    assert web_env["IMGDROP_SECRET_KEY_ARN"] == {"Ref": "DeviceKeySecret"}
+    envs = [template["Globals"]["Function"]["Environment"]["Variables"]]
+    envs += [f.get("Environment", {}).get("Variables", {}) for f in functions(template).values()]
+    assert not any("IMGDROP_SECRET_KEY" in env for env in envs)
+    reach = {
+        (name, action)
+        for name, s in allow_statements(template)
+        for r in as_list(s["Resource"])
+        if "DeviceKeySecret" in resource_text(r)
+        for action in as_list(s["Action"])
+    }
+    assert reach == {("WebFunction", "secretsmanager:GetSecretValue")}
+    shipped = json.loads((ROOT / "infra" / "webapp-iam-policy.json").read_text())
+    assert [
+        (s["Action"], s["Resource"])
+        for s in shipped["Statement"]
+        if "secretsmanager" in str(s["Action"])
+    ] == [("secretsmanager:GetSecretValue", "DEVICE_KEY_SECRET_ARN")]

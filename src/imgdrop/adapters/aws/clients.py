@@ -68,6 +68,26 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
     return s3, dynamodb
 
 
+def secret_string(settings: Settings, secret_id: str) -> str:
+    """The value of one Secrets Manager secret (TransientError when AWS is unreachable)."""
+    config = Config(
+        region_name=settings.aws_region,
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=10,
+    )
+    session = boto3.session.Session(region_name=settings.aws_region)
+    try:
+        answer = session.client("secretsmanager", config=config).get_secret_value(
+            SecretId=secret_id
+        )
+    except (ClientError, BotoCoreError) as exc:
+        if is_transient(exc):
+            raise TransientError(f"secret: AWS is unavailable ({type(exc).__name__})") from exc
+        raise  # a wrong ARN or a missing grant is misconfiguration: seen, not hidden
+    return str(answer["SecretString"])
+
+
 def error_code(exc: ClientError) -> str:
     """The AWS error code of a ClientError ("" if absent)."""
     return str(exc.response.get("Error", {}).get("Code", ""))
