@@ -11,15 +11,17 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from typing import TYPE_CHECKING
 
 from imgdrop.core.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import MovingWindowRateLimiter
 
 TOKEN_RE = re.compile(r"v1\.([0-9a-f]{1,64})\.([0-9]{1,12})\.([0-9a-f]{32})\.([0-9a-f]{64})")
 MAX_TOKEN_CHARS = 200
@@ -59,18 +61,36 @@ class DeviceTokens:
 
 
 class AddressLimits:
-    """Moving-window limits per client address, in this process's memory (`limits`)."""
+    """Moving-window limits per client address, in this process's memory (`limits`).
+
+    `limits` loads at the first hit, not at start-up: importing it costs a Lambda cold start
+    ~60 ms, and only sign-ups and sign-ins count (the rates were checked by the settings).
+    """
 
     def __init__(self, rates: str, what: str) -> None:
-        self.items: list[RateLimitItem] = parse_many(rates)
+        self.rates = rates
         self.what = what
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter: tuple[list[RateLimitItem], MovingWindowRateLimiter] | None = None
+        self._lock = threading.Lock()
+
+    def _limits(self) -> tuple[list[RateLimitItem], MovingWindowRateLimiter]:
+        """The parsed rates and the limiter, made once under a lock (first hits may race)."""
+        with self._lock:
+            if self._limiter is None:
+                from limits import parse_many
+                from limits.storage import MemoryStorage
+                from limits.strategies import MovingWindowRateLimiter
+
+                limiter = MovingWindowRateLimiter(MemoryStorage())
+                self._limiter = (parse_many(self.rates), limiter)
+            return self._limiter
 
     def hit(self, address: str) -> None:
         """Count one request from `address`; TooManyRequests (429) once a window is full."""
-        for item in self.items:
-            if not self.limiter.hit(item, self.what, address):
-                reset = self.limiter.get_window_stats(item, self.what, address).reset_time
+        items, limiter = self._limits()
+        for item in items:
+            if not limiter.hit(item, self.what, address):
+                reset = limiter.get_window_stats(item, self.what, address).reset_time
                 wait_s = max(1, int(reset - time.time()) + 1)
                 raise TooManyRequests(
                     f"Too many {self.what} from your network. Try again in {wait_s} s.", wait_s

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zxcvbn import zxcvbn
-
 from imgdrop.core.errors import InvalidRequest
 
 # zxcvbn's own bound: its matching cost grows quickly with length, and a longer password is
@@ -43,6 +41,10 @@ class PasswordRules:
 
 def _check_strength(password: str, username: str, min_score: int) -> None:
     """zxcvbn's verdict, in plain words with its own suggestions."""
+    # Imported here, not at load: its dictionaries cost a cold start ~60 ms, and only a
+    # sign-up or a password change needs them (the import lock makes the first one safe).
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:ZXCVBN_CHARS], user_inputs=[username, "imgdrop"])
     if int(result["score"]) >= min_score:
         return

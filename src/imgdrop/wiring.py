@@ -174,13 +174,14 @@ def build_local(settings: Settings, engine: Any = None, start_worker: bool = Tru
     return Runtime(settings, images, accounts, blobs, users, worker, closers)
 
 
-def build_aws_images(settings: Settings, engine: Any = None) -> Images:
-    """S3 blobs + the DynamoDB images table: all the image-processing Lambdas need."""
-    from imgdrop.adapters.aws.clients import aws_clients
+def build_aws_images(settings: Settings, engine: Any = None, lazy: bool = False) -> Images:
+    """S3 blobs + the DynamoDB images table: all the image-processing Lambdas need.
+    `lazy`: make each boto3 client at its first use instead of now."""
+    from imgdrop.adapters.aws.clients import aws_clients, lazy_aws_clients
     from imgdrop.adapters.aws.dynamo_catalog import DynamoCatalog
     from imgdrop.adapters.aws.s3_blobs import S3BlobStore
 
-    s3, dynamodb = aws_clients(settings)
+    s3, dynamodb = lazy_aws_clients(settings) if lazy else aws_clients(settings)
     catalog = DynamoCatalog(dynamodb, settings.dynamodb_table)
     blobs = S3BlobStore(s3, settings.s3_bucket, window_s=settings.download_window_s)
     return Images(blobs, catalog, settings, engine=engine)
@@ -188,7 +189,8 @@ def build_aws_images(settings: Settings, engine: Any = None) -> Images:
 
 def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False) -> Runtime:
     """The web app's Runtime on AWS: images as above, accounts in their own users table;
-    thumbnails are made by the S3-triggered Lambda."""
+    thumbnails are made by the S3-triggered Lambda. Its boto3 clients are made at their first
+    use (static files and pages without a session need none; see lazy_aws_clients)."""
     from imgdrop.accounts import Accounts
     from imgdrop.adapters.aws.dynamo_users import DynamoUsers
 
@@ -196,7 +198,7 @@ def build_aws(settings: Settings, engine: Any = None, start_worker: bool = False
         raise SettingsError(
             "IMGDROP_BACKEND=aws needs IMGDROP_USERS_TABLE (the accounts table) for the web app"
         )
-    images = build_aws_images(settings, engine)
+    images = build_aws_images(settings, engine, lazy=True)
     dynamodb = images.catalog.db  # type: ignore[attr-defined]  # one client, one pool
     users = DynamoUsers(dynamodb, settings.users_table)
     accounts = Accounts(users, now_ms, settings, aws_device_key(settings))

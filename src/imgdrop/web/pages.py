@@ -6,16 +6,20 @@ from /static/*.js, so the browser exercises the same contract as every other cli
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from imgdrop.core.errors import ImgdropError
 from imgdrop.core.records import Session
 from imgdrop.web.auth import COOKIE
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
 # Pages carry the CSRF token and a user's gallery: never cache them.
@@ -34,13 +38,21 @@ def page_session(request: Request) -> Session | None:
     return session
 
 
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates, loaded at the first page shown: Jinja2 costs a Lambda cold start
+    ~50 ms, and API calls and static files never need it."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=HERE / "templates")
+
+
 def install(app: FastAPI) -> None:
     """Add the page routes and /static to `app`."""
-    templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def render(request: Request, name: str, **context: object) -> Response:
-        return templates.TemplateResponse(request, name, context, headers=NO_STORE)
+        return templates().TemplateResponse(request, name, context, headers=NO_STORE)
 
     @app.get("/", include_in_schema=False)
     def gallery(request: Request) -> Response:

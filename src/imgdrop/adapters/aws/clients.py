@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,8 +45,8 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-def aws_clients(settings: Settings) -> tuple[Any, Any]:
-    """(s3, dynamodb) low-level clients for the settings' region and optional endpoints."""
+def _client_args(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each service's `Session.client` arguments for the settings' region and endpoints."""
     common = Config(
         region_name=settings.aws_region,
         retries={"mode": "standard", "max_attempts": 4},
@@ -60,12 +61,60 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
             signature_version="s3v4",
         )
     )
+    return {
+        "s3": {"endpoint_url": settings.s3_endpoint_url or None, "config": s3_config},
+        "dynamodb": {"endpoint_url": settings.dynamodb_endpoint_url or None, "config": common},
+    }
+
+
+def aws_clients(settings: Settings) -> tuple[Any, Any]:
+    """(s3, dynamodb) low-level clients for the settings' region and optional endpoints."""
     session = boto3.session.Session(region_name=settings.aws_region)
-    s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=s3_config)
-    dynamodb = session.client(
-        "dynamodb", endpoint_url=settings.dynamodb_endpoint_url or None, config=common
-    )
-    return s3, dynamodb
+    args = _client_args(settings)
+    return session.client("s3", **args["s3"]), session.client("dynamodb", **args["dynamodb"])
+
+
+class LazyClient:
+    """Stands for a boto3 client and makes it at its first use (any attribute: a call,
+    `.meta`, `.exceptions`), once, whichever thread gets there first."""
+
+    def __init__(self, make: Callable[[], Any], lock: threading.Lock) -> None:
+        self._make = make
+        self._lock = lock
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client(), name)
+
+    def client(self) -> Any:
+        """The real client (made now if it does not exist yet)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+        return self._client
+
+
+def lazy_aws_clients(settings: Settings) -> tuple[LazyClient, LazyClient]:
+    """(s3, dynamodb) as in `aws_clients`, each made at its first use, from one session.
+
+    The web function's init then neither builds clients nor reads credentials: a request
+    that needs none (a static file, the sign-in page) never pays for them, and under
+    SnapStart every restored environment resolves its own credentials.
+    """
+    lock = threading.Lock()  # one for both: a boto3 Session must not build two at once
+    args = _client_args(settings)
+    session: list[Any] = []
+
+    def maker(service: str) -> Callable[[], Any]:
+        def make() -> Any:
+            if not session:
+                session.append(boto3.session.Session(region_name=settings.aws_region))
+            return session[0].client(service, **args[service])
+
+        return make
+
+    return LazyClient(maker("s3"), lock), LazyClient(maker("dynamodb"), lock)
 
 
 def secret_string(settings: Settings, secret_id: str) -> str:
