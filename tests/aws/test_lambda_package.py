@@ -3,6 +3,7 @@ package under Python 3.13 against moto, read-only and without writing bytecode."
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -76,6 +77,36 @@ def run_handler(package: Path, handler: str, event: dict[str, Any], env: dict[st
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+WEB_SESSION = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import imgdrop.aws_lambda as entry
+entry.init_web()
+watched = ("zxcvbn", "limits", "jinja2", "pyvips", "PIL", "pydantic.v1")
+after_init = sorted(m for m in watched if m in sys.modules)
+answers = [entry.web_handler(event, None) for event in json.loads(sys.argv[2])]
+print(json.dumps({"after_init": after_init, "answers": answers,
+                  "after_requests": sorted(m for m in watched if m in sys.modules)}))
+"""
+
+
+def url_event(method: str, path: str, body: Any = None, token: str = "") -> dict[str, Any]:
+    """A Function URL (payload 2.0) event."""
+    headers = {"host": "example.lambda-url.aws", "content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return {
+        **URL_EVENT,
+        "rawPath": path,
+        "headers": headers,
+        "body": json.dumps(body) if body is not None else None,
+        "requestContext": {
+            **URL_EVENT["requestContext"],
+            "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
+        },
+    }
+
+
 @pytest.mark.slow
 def test_each_package_holds_only_its_role(packages: dict[str, Path]) -> None:
     assert set(packages) == set(ROLES) == {"web", "thumbnail", "failure"}
@@ -88,6 +119,12 @@ def test_each_package_holds_only_its_role(packages: dict[str, Path]) -> None:
     assert not (packages["web"] / "pyvips").exists() and not (packages["web"] / "PIL").exists()
     assert not (packages["thumbnail"] / "fastapi").exists()
     assert not (packages["thumbnail"] / "imgdrop" / "web").exists()
+    assert not (packages["web"] / "pydantic" / "v1").exists()  # pruned: nothing imports it
+    data = packages["web"] / "botocore" / "data"
+    assert [v.name for v in (data / "dynamodb").iterdir()] == ["2012-08-10"]  # newest only
+    rule_set = data / "s3" / "2006-03-01" / "endpoint-rule-set-1.json.gz"
+    rules = gzip.decompress(rule_set.read_bytes())
+    assert b"\n" not in rules and json.loads(rules)["rules"]  # minified, still the rule set
 
 
 @pytest.mark.slow
@@ -115,11 +152,51 @@ def test_handlers_run_from_their_packages_under_python_313(
 
 
 @pytest.mark.slow
+def test_web_package_defers_to_first_use_and_answers_like_the_app(
+    stack: AwsStack, packages: dict[str, Path], tmp_path: Path
+) -> None:
+    strong = "violet kettle orbit 4417 plum"
+    signup = {"username": "alice", "password": strong}
+    first = [
+        url_event("GET", "/signin"),
+        url_event("POST", "/api/signup", {"username": "alice", "password": "password123456"}),
+        url_event("POST", "/api/signup", signup),
+        url_event("POST", "/api/login", signup),
+    ]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **DUMMY_ENV, **stack.env}
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "package-test"
+    run = subprocess.run(
+        [find_python313(), "-I", "-B", "-c", WEB_SESSION, str(packages["web"]), json.dumps(first)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["after_init"] == []  # each loads at the first request that needs it
+    assert report["after_requests"] == ["jinja2", "limits", "zxcvbn"]
+    page, weak, created, signed_in = report["answers"]
+    assert page["statusCode"] == 200 and "<form" in page["body"]
+    assert weak["statusCode"] == 400
+    assert json.loads(weak["body"])["error"]["code"] == "weak_password"
+    assert created["statusCode"] == 201 and signed_in["statusCode"] == 200
+    token = json.loads(signed_in["body"])["token"]
+    listing = run_handler(
+        packages["web"], "web_handler", url_event("GET", "/api/images", token=token), env
+    )
+    assert listing["result"]["statusCode"] == 200
+    assert json.loads(listing["result"]["body"])["items"] == []
+
+
+@pytest.mark.slow
 def test_cold_start_command_measures_every_role(packages: dict[str, Path]) -> None:
     report = cold_start.measure(next(iter(packages.values())).parent, 1, find_python313())
     assert set(report) == {"web", "thumbnail", "failure"}
     for row in report.values():  # timings are noisy here: only their shape is checked
         assert row["init_s"] > 0 and row["boto3_s"] > 0 and row["unzipped_mb"] <= 80
+        assert len(row["runs"]) == 1
+    deferred = report["web"]["first_use_s"]
+    assert set(deferred) == {"boto3 clients", "page templates", "zxcvbn", "rate limits"}
+    assert all(seconds > 0 for seconds in deferred.values())
+    assert "web made at first use instead" in cold_start.table(report)
 
 
 def test_wheel_tag_check_rejects_another_architecture(tmp_path: Path) -> None:
