@@ -18,9 +18,12 @@ docs/deploy-aws.md.
 
 Cold starts: each function's package holds only what its handler imports (imgdrop.packaging),
 and this module imports nothing heavy at load: the engine (pyvips, Pillow) is loaded by
-`init_thumbnails`, FastAPI and argon2 by `init_web`. `python -m imgdrop.cold_start` measures
-both. With SnapStart (web function), `init_web` runs before the snapshot and
-`_after_restore` makes what a snapshot shares unique again.
+`init_thumbnails`, FastAPI and argon2 by `init_web`; what only some web requests need (boto3
+clients, page templates, zxcvbn, the sign-in rate limiter) is made at its first use. Init runs
+without garbage collection and freezes what it built (`init_phase`).
+`python -m imgdrop.cold_start` measures both, and what was left for first use. With SnapStart
+(web function), `init_web` runs before the snapshot and `_after_restore` makes what a snapshot
+shares unique again.
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ import json
 import logging
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
 from imgdrop.core import keys
 from imgdrop.core.errors import ImgdropError, InvalidRequest, NotFound
+from imgdrop.json_logs import configure_logging
 from imgdrop.services import Images, object_created_keys
 from imgdrop.settings import load_settings
 from imgdrop.wiring import Runtime, build_aws, build_aws_images
@@ -47,40 +50,6 @@ _runtime: Runtime | None = None
 _images: Images | None = None
 _web_app: Any = None
 _loop: Any = None  # one event loop per process, whatever rebuilds the app
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any `extra` fields."""
-
-    RESERVED = frozenset(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line."""
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(
-            {k: v for k, v in vars(record).items() if k not in self.RESERVED and k != "message"}
-        )
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging(level: str = "info", stream: IO[str] | None = None) -> None:
-    """Send imgdrop's logs as JSON lines to stdout (CloudWatch keeps one event per line)."""
-    logger = logging.getLogger("imgdrop")
-    for old in [h for h in logger.handlers if getattr(h, "imgdrop_json", False)]:
-        logger.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    handler.imgdrop_json = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False  # the Lambda runtime's root handler would print plain-text copies
 
 
 @contextmanager
