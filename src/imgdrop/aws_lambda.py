@@ -266,6 +266,9 @@ def init_web() -> Any:
 
         from mangum import Mangum
 
+        from imgdrop.lean_fastapi import import_fastapi
+
+        import_fastapi()  # first: FastAPI's OpenAPI models wait for the first /openapi.json
         from imgdrop.web.app import create_app  # only the web package carries FastAPI
 
         # Mangum calls asyncio.get_event_loop(), deprecated without a current loop (3.12+).

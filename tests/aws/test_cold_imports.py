@@ -38,18 +38,35 @@ if sys.argv[1] == "init_web":
     rt = m.runtime()
     report["clients_made"] = [rt.images.blobs.s3._client is not None,
                               rt.users.db._client is not None]
+    from fastapi.openapi import models
+    report["openapi_built"] = [models.Schema.__pydantic_complete__,
+                               models.OpenAPI.__pydantic_complete__]
 print(json.dumps(report))
+"""
+# /openapi.json through the Lambda handler; argv[1] == "plain" imports FastAPI first (as
+# `imgdrop serve` and the tests do), so nothing is deferred.
+OPENAPI = """
+import json, sys
+if sys.argv[1] == "plain":
+    import fastapi
+import imgdrop.aws_lambda as m
+path = {"method": "GET", "path": "/openapi.json", "sourceIp": "127.0.0.1"}
+event = {"version": "2.0", "routeKey": "$default", "rawPath": "/openapi.json",
+         "rawQueryString": "", "headers": {"host": "example.lambda-url.aws"},
+         "requestContext": {"http": path, "domainName": "example.lambda-url.aws",
+                            "stage": "$default"}, "isBase64Encoded": False}
+print(json.dumps(m.web_handler(event, None)))
 """
 
 
-def init_report(init: str, lambda_env: bool = True, **env: str) -> dict[str, Any]:
+def init_report(init: str, lambda_env: bool = True, script: str = SCRIPT) -> dict[str, Any]:
     """Run `aws_lambda.<init>()` in a fresh interpreter; what it left loaded and made."""
     base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
     if lambda_env:
         base["AWS_LAMBDA_FUNCTION_NAME"] = "cold-imports"
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, init],
-        env={**base, **DUMMY_ENV, **LAMBDA_SETTINGS, **env},
+        [sys.executable, "-c", script, init],
+        env={**base, **DUMMY_ENV, **LAMBDA_SETTINGS},
         capture_output=True,
         text=True,
         timeout=120,
@@ -73,6 +90,16 @@ def test_web_init_leaves_what_only_some_requests_need_for_their_first_use() -> N
     assert loaded(report, WEB_DEFERRED) == []
     assert "imgdrop.engine.pipeline" not in report["modules"]
     assert report["clients_made"] == [False, False]  # no credential read, no client built
+    assert report["openapi_built"] == [False, False]  # until the first /openapi.json
+
+
+def test_openapi_document_is_the_same_when_its_models_were_deferred() -> None:
+    deferred = init_report("lean", script=OPENAPI)
+    plain = init_report("plain", script=OPENAPI)
+    assert deferred["statusCode"] == plain["statusCode"] == 200
+    document = json.loads(deferred["body"])
+    assert document == json.loads(plain["body"])
+    assert "/api/uploads" in document["paths"] and document["components"]["schemas"]
 
 
 def test_thumbnail_init_loads_the_engine_and_its_clients_but_no_web_stack() -> None:

@@ -84,8 +84,10 @@ import imgdrop.aws_lambda as entry
 entry.init_web()
 watched = ("zxcvbn", "limits", "jinja2", "pyvips", "PIL", "pydantic.v1")
 after_init = sorted(m for m in watched if m in sys.modules)
+from fastapi.openapi.models import OpenAPI
+deferred = not OpenAPI.__pydantic_complete__
 answers = [entry.web_handler(event, None) for event in json.loads(sys.argv[2])]
-print(json.dumps({"after_init": after_init, "answers": answers,
+print(json.dumps({"after_init": after_init, "answers": answers, "deferred": deferred,
                   "after_requests": sorted(m for m in watched if m in sys.modules)}))
 """
 
@@ -162,6 +164,7 @@ def test_web_package_defers_to_first_use_and_answers_like_the_app(
         url_event("POST", "/api/signup", {"username": "alice", "password": "password123456"}),
         url_event("POST", "/api/signup", signup),
         url_event("POST", "/api/login", signup),
+        url_event("GET", "/openapi.json"),
     ]
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **DUMMY_ENV, **stack.env}
     env["AWS_LAMBDA_FUNCTION_NAME"] = "package-test"
@@ -173,7 +176,9 @@ def test_web_package_defers_to_first_use_and_answers_like_the_app(
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["after_init"] == []  # each loads at the first request that needs it
     assert report["after_requests"] == ["jinja2", "limits", "zxcvbn"]
-    page, weak, created, signed_in = report["answers"]
+    page, weak, created, signed_in, openapi = report["answers"]
+    assert report["deferred"] and openapi["statusCode"] == 200  # built at its first request
+    assert "/api/uploads" in json.loads(openapi["body"])["paths"]
     assert page["statusCode"] == 200 and "<form" in page["body"]
     assert weak["statusCode"] == 400
     assert json.loads(weak["body"])["error"]["code"] == "weak_password"
