@@ -47,6 +47,7 @@ DEFERRED = {
         "page templates": "from imgdrop.web.pages import templates; templates()",
         "zxcvbn": "import zxcvbn",
         "rate limits": "m.runtime().accounts.signin_limits.hit('192.0.2.1')",
+        "openapi models": "from fastapi.openapi.models import OpenAPI; OpenAPI.model_rebuild()",
     },
 }
 TARGETS = {"thumbnail": 2.0, "web": 2.5}
