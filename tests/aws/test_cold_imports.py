@@ -13,7 +13,7 @@ from typing import Any
 
 from awsstack import DUMMY_ENV, AwsStack
 
-from imgdrop.adapters.aws.clients import LazyClient
+from imgdrop.adapters.aws.clients import LazyClient, set_up_client
 from imgdrop.devices import AddressLimits
 
 # Loaded by a web request that needs it, never by the web function's init.
@@ -138,6 +138,19 @@ def test_a_lazy_client_is_made_once_however_many_threads_need_it_first() -> None
     for thread in threads:
         thread.join()
     assert len(made) == 1 and seen == made * 8
+
+
+def test_a_lazy_client_is_set_up_when_made_and_before_anyone_uses_it() -> None:
+    set_up: list[object] = []
+    lazy = LazyClient(object, threading.Lock())
+    set_up_client(lazy, set_up.append)
+    assert set_up == [] and lazy._client is None  # configuring it does not make it
+    made = lazy.client()
+    assert set_up == [made]
+    set_up_client(lazy, set_up.append)  # one added later runs at once
+    eager = object()
+    set_up_client(eager, set_up.append)
+    assert set_up == [made, made, eager]
 
 
 def test_lazy_clients_talk_to_aws_like_eager_ones(stack: AwsStack) -> None:

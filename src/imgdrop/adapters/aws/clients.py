@@ -82,6 +82,7 @@ class LazyClient:
         self._make = make
         self._lock = lock
         self._client: Any = None
+        self._when_made: list[Callable[[Any], None]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client(), name)
@@ -91,8 +92,28 @@ class LazyClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._make()
+                    client = self._make()
+                    for setup in self._when_made:
+                        setup(client)
+                    self._client = client  # only once set up: other threads skip the lock
         return self._client
+
+    def when_made(self, setup: Callable[[Any], None]) -> None:
+        """Run `setup(client)` once the client exists (now, if it already does)."""
+        with self._lock:
+            if self._client is None:
+                self._when_made.append(setup)
+                return
+        setup(self._client)
+
+
+def set_up_client(client: Any, setup: Callable[[Any], None]) -> None:
+    """`setup(client)` now, or for a LazyClient when it is made (configuring its events
+    must not make it early)."""
+    if isinstance(client, LazyClient):
+        client.when_made(setup)
+    else:
+        setup(client)
 
 
 def lazy_aws_clients(settings: Settings) -> tuple[LazyClient, LazyClient]:

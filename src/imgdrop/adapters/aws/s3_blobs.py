@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imgdrop.adapters.aws import fixed_time_signing
-from imgdrop.adapters.aws.clients import domain_errors
+from imgdrop.adapters.aws.clients import domain_errors, set_up_client
 from imgdrop.core.errors import InvalidRequest, NotFound
 from imgdrop.core.links import DEFAULT_WINDOW_S, link_window
 from imgdrop.ports import UploadForm
@@ -34,7 +34,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.window_s = window_s
         self.clock = clock
-        fixed_time_signing.install(s3)
+        set_up_client(s3, fixed_time_signing.install)
         # The ETag of the bytes the last `get` of each key returned (what was processed).
         self.read_etags: dict[str, str] = {}
 
