@@ -71,6 +71,7 @@ LAMBDA_ENV = {
     "IMGDROP_S3_BUCKET": "cold-start-images",
     "IMGDROP_DYNAMODB_TABLE": "cold-start-catalog",
     "IMGDROP_USERS_TABLE": "cold-start-users",
+    "IMGDROP_SECRET_KEY_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:cold-start",
     "IMGDROP_AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "cold-start",
     "AWS_SECRET_ACCESS_KEY": "cold-start",
