@@ -11,6 +11,7 @@ import io
 import random
 import struct
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pillow_heif
@@ -19,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from tests.fuzzing import fuzz_settings
+from tests.unit.test_engine_bombs import run_isolated, scan_bomb
 
 from imgdrop.core.errors import InvalidImage, TooLarge
 from imgdrop.engine.limits import MIB, Limits
@@ -339,7 +341,7 @@ def test_large_lossless_webp_is_resized_and_stays_lossless() -> None:
 # -- decode budget: a big HEIC, its preview ---------------------------------------------------
 
 
-def test_a_heic_over_the_budget_is_made_from_its_preview_within_it() -> None:
+def test_a_heic_over_the_budget_is_made_from_its_preview_within_it(tmp_path: Path) -> None:
     # 2000x1500 needs ~14 MB to decode; the budget is 8 MB; the 512 px preview fits.
     data = heic(textured(2000, 1500, seed=9), thumbnails=[512])
     limits = Limits(decode_budget_bytes=8 * MIB)
@@ -349,6 +351,9 @@ def test_a_heic_over_the_budget_is_made_from_its_preview_within_it() -> None:
     want = textured(2000, 1500, seed=9).resize((400, 300), Image.Resampling.LANCZOS)
     diff = np.abs(np.asarray(thumb(thumbs).convert("RGB"), int) - np.asarray(want, int)).mean()
     assert diff < 8, diff
+    measured = run_isolated(tmp_path, data, decode_budget_bytes=8 * MIB)  # its own process
+    assert measured["outcome"] == "ok 400x300", measured
+    assert float(measured["growth_mb"]) < 8 + 16, measured  # type: ignore[arg-type]
     with pytest.raises(TooLarge, match="decode memory limit is 8 MB"):  # no usable preview
         make_thumbnails(heic(textured(2000, 1500, seed=9), thumbnails=[300]), limits=limits)
 
@@ -364,8 +369,6 @@ def scans_in(data: bytes) -> int:
 @fuzz_settings(max_examples=12)
 @given(limit=st.integers(12, 60), extra=st.integers(-8, 8))
 def test_jpegs_with_more_scans_than_the_limit_are_refused(limit: int, extra: int) -> None:
-    from tests.unit.test_engine_bombs import scan_bomb
-
     base = scans_in(scan_bomb(scans=0, side=64))
     data = scan_bomb(scans=max(0, limit - base + extra), side=64)
     limits = Limits(max_jpeg_scans=limit)
