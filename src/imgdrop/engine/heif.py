@@ -9,6 +9,7 @@ never reaches them. The results are wrapped for libvips without copying the full
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import replace
 
 import pillow_heif
@@ -99,6 +100,9 @@ def _wrap(
 def decode_heic(data: bytes, header: Header, width: int) -> pyvips.Image:
     """The primary image (or, when `header.from_preview`, its largest preview), upright (libheif
     applies irot/imir), box-shrunk to at least twice `width`."""
+    # One decode thread per core this process may use, as Pillow does for AVIF: pillow-heif's
+    # default of 4 oversubscribes a worker pool that already runs one process per core.
+    pillow_heif.options.DECODE_THREADS = len(os.sched_getaffinity(0))
     heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
     primary = heif[heif.primary_index]
     if header.from_preview and header.preview is not None:
