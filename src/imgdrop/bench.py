@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from imgdrop.bench_contenders import (
@@ -43,6 +43,7 @@ SHARP_SCRIPT = REPO / "bench" / "sharp_idiomatic.mjs"
 MISSING = {"floor_djpeg": "djpeg not found (apt-get install libjpeg-turbo-progs)"}
 LARGE_PIXELS = 10_000_000
 _DRAFT = "floor_pillow_draft"
+PAIRED_FLOORS = (_DRAFT, "floor_libheif", "floor_libavif")
 
 
 def _pin_one_core() -> None:
@@ -97,6 +98,9 @@ def _worker_main(name: str, files: list[str], repeat: int) -> None:
 
     _pin_one_core()
     pyvips.concurrency_set(1)
+    if name == "paired":
+        _paired_main(files, repeat)
+        return
     run = CONTENDERS[name]
     for file in files:
         data = Path(file).read_bytes()
@@ -118,6 +122,32 @@ def _cpu_s() -> float:
     stretched by other jobs on a shared machine (though still slowed by their cache misses)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # os.times() ticks only every 10 ms
     return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed(run: Callable[[bytes], object], data: bytes) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one call."""
+    started, cpu_started = time.perf_counter(), _cpu_s()
+    run(data)
+    return (time.perf_counter() - started) * 1000, (_cpu_s() - cpu_started) * 1000
+
+
+def _paired_main(files: list[str], repeat: int) -> None:
+    """The engine and the decode floor that applies to each file, alternately, run by run, in
+    one process (child side): outside load then hits both alike."""
+    for file in files:
+        data = Path(file).read_bytes()
+        floor = next((n for n in PAIRED_FLOORS if CONTENDERS[n](data) is not None), None)
+        if floor is None:  # the call above was the floor's warm-up
+            continue
+        CONTENDERS["engine"](data)
+        runs: dict[str, list[tuple[float, float]]] = {"engine": [], "floor": []}
+        for _ in range(repeat):
+            runs["engine"].append(_timed(CONTENDERS["engine"], data))
+            runs["floor"].append(_timed(CONTENDERS[floor], data))
+        row: dict[str, object] = {"file": file, "floor": floor}
+        for name, timings in runs.items():
+            row[name] = {"ms": [w for w, _ in timings], "cpu_ms": [c for _, c in timings]}
+        print(json.dumps(row), flush=True)
 
 
 def _peak_rss() -> int:
@@ -273,6 +303,10 @@ def _summary(results: dict, groups: dict[str, list[str]]) -> list[str]:
             "avif",
         ),
         line("engine / sharp idiomatic, AVIF", "engine", "sharp", "avif"),
+        "- the engine and its decode floor alternately in one process (outside load hits both):",
+        "  " + line("large JPEGs (Pillow draft)", "paired_engine", "paired_floor", "large"),
+        "  " + line("HEIC (libheif)", "paired_engine", "paired_floor", "heic"),
+        "  " + line("AVIF (libavif)", "paired_engine", "paired_floor", "avif"),
         line("polyglot scan / engine, large JPEGs", "polyglot_scan", "engine", "large"),
         line("polyglot scan / engine, whole corpus", "polyglot_scan", "engine", "main"),
         line("polyglot scan / engine, HEIC and AVIF", "polyglot_scan", "engine", "heif"),
@@ -322,9 +356,13 @@ def run_bench(
         results = {n: _run_worker(n, files, repeat) for n in CONTENDERS}
         if shutil.which("node") and (REPO / "bench/node/node_modules/sharp").is_dir():
             results["sharp"] = _run_worker("sharp", files, repeat)
+        groups = _groups(files, extra, sizes, progressive)
+        paired = set(groups["large"] + groups["heic"] + groups["avif"])
+        rows = _run_worker("paired", [f for f in files if f.name in paired], repeat)
+        results["paired_engine"] = {f: r["engine"] for f, r in rows.items()}
+        results["paired_floor"] = {f: r["floor"] for f, r in rows.items()}
         unreadable = _unreadable(results)
         results = {n: {f: r for f, r in rows.items() if "ms" in r} for n, rows in results.items()}
-        groups = _groups(files, extra, sizes, progressive)
         main_files = [f for f in files if f.name in groups["main"]]
         one, two = _throughput(main_files, 1, repeat), _throughput(main_files, 2, repeat)
         biggest = max(main_files, key=lambda f: sizes[f.name])
