@@ -1,9 +1,12 @@
-"""Benchmark the thumbnail engine against naive Pillow, the JPEG decode floor and sharp.
+"""Benchmark the thumbnail engine against naive Pillow, the decode floors and sharp.
 
-`python -m imgdrop.bench [--corpus DIR] [--repeat N] [--out FILE]` prints a markdown report;
-`python -m imgdrop.bench --soak SECONDS` loops the engine over the corpus and reports RSS.
-Each contender runs in a fresh process pinned to CPU 0 (libvips concurrency 1), so times are
-one-core times and peak RSS is that contender's own.
+`python -m imgdrop.bench [--corpus DIR] [--heif PATH...] [--repeat N] [--out FILE]` prints a
+markdown report; `python -m imgdrop.bench --soak SECONDS` loops the engine over the corpus and
+reports RSS. Each contender runs in a fresh process pinned to CPU 0 (libvips concurrency 1), so
+times are one-core times and peak RSS is that contender's own. HEIC and AVIF are timed against
+their own decode floors (libheif, libavif): the corpus's own, any given with --heif, and (unless
+--no-generated-heif) seeded 12 MP photos made for the run; those added are kept out of the
+whole-corpus figures and the throughput.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from imgdrop.bench_contenders import (
@@ -27,15 +31,19 @@ from imgdrop.bench_contenders import (
     corpus_files,
     eighth_scale_rewrite_matches,
     generate_corpus,
+    generate_heif_corpus,
     is_progressive_jpeg,
     pixel_count,
 )
+from imgdrop.engine.sniff import sniff_type
 
 REPO = Path(__file__).resolve().parents[2]
 SHARP_SCRIPT = REPO / "bench" / "sharp_idiomatic.mjs"
 # Why a contender can have no rows at all (the report says so instead of crashing).
 MISSING = {"floor_djpeg": "djpeg not found (apt-get install libjpeg-turbo-progs)"}
 LARGE_PIXELS = 10_000_000
+_DRAFT = "floor_pillow_draft"
+PAIRED_FLOORS = (_DRAFT, "floor_libheif", "floor_libavif")
 
 
 def _pin_one_core() -> None:
@@ -53,10 +61,15 @@ def _child_env() -> dict[str, str]:
 
 def _run_worker(name: str, files: list[Path], repeat: int) -> dict[str, dict]:
     """Run one contender over `files` in a fresh pinned process; {file: {ms, bytes, rss}}."""
+    # taskset for the whole process: threads libvips and libheif start while the worker imports
+    # them would not inherit an affinity the worker sets for itself later (seen: an engine run
+    # using 1.5 cores' CPU time while "pinned").
+    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
     if name == "sharp":
-        cmd = ["taskset", "-c", "0", "node", str(SHARP_SCRIPT), str(repeat)]
+        cmd = [*pin, "node", str(SHARP_SCRIPT), str(repeat)]
     else:
-        cmd = [sys.executable, "-m", "imgdrop.bench", "--worker", name, "--repeat", str(repeat)]
+        cmd = [*pin, sys.executable, "-m", "imgdrop.bench", "--worker", name]
+        cmd += ["--repeat", str(repeat)]
     done = subprocess.run(
         cmd + [str(f) for f in files],
         capture_output=True,
@@ -85,18 +98,55 @@ def _worker_main(name: str, files: list[str], repeat: int) -> None:
 
     _pin_one_core()
     pyvips.concurrency_set(1)
+    if name == "paired":
+        _paired_main(files, repeat)
+        return
     run = CONTENDERS[name]
     for file in files:
         data = Path(file).read_bytes()
         size = run(data)  # warm-up; None means "not applicable to this file"
         if size is None:
             continue
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu_s()
             run(data)
             times.append((time.perf_counter() - started) * 1000)
-        row = {"file": file, "ms": times, "bytes": size, "rss": _peak_rss()}
+            cpu.append((_cpu_s() - cpu_started) * 1000)
+        row = {"file": file, "ms": times, "cpu_ms": cpu, "bytes": size, "rss": _peak_rss()}
+        print(json.dumps(row), flush=True)
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (djpeg): unlike wall time, not
+    stretched by other jobs on a shared machine (though still slowed by their cache misses)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # os.times() ticks only every 10 ms
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed(run: Callable[[bytes], object], data: bytes) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one call."""
+    started, cpu_started = time.perf_counter(), _cpu_s()
+    run(data)
+    return (time.perf_counter() - started) * 1000, (_cpu_s() - cpu_started) * 1000
+
+
+def _paired_main(files: list[str], repeat: int) -> None:
+    """The engine and the decode floor that applies to each file, alternately, run by run, in
+    one process (child side): outside load then hits both alike."""
+    for file in files:
+        data = Path(file).read_bytes()
+        floor = next((n for n in PAIRED_FLOORS if CONTENDERS[n](data) is not None), None)
+        if floor is None:  # the call above was the floor's warm-up
+            continue
+        CONTENDERS["engine"](data)
+        runs: dict[str, list[tuple[float, float]]] = {"engine": [], "floor": []}
+        for _ in range(repeat):
+            runs["engine"].append(_timed(CONTENDERS["engine"], data))
+            runs["floor"].append(_timed(CONTENDERS[floor], data))
+        row: dict[str, object] = {"file": file, "floor": floor}
+        for name, timings in runs.items():
+            row[name] = {"ms": [w for w, _ in timings], "cpu_ms": [c for _, c in timings]}
         print(json.dumps(row), flush=True)
 
 
@@ -161,10 +211,12 @@ def _ratio(results: dict, a: str, b: str, names: list[str]) -> str:
     # On a shared machine the best run is the least disturbed one, so both are shown.
     medians = [statistics.median(x["ms"]) / statistics.median(y["ms"]) for x, y in pairs]
     bests = [min(x["ms"]) / min(y["ms"]) for x, y in pairs]
-    return (
-        f"{_geomean(medians):.2f}x by medians, {_geomean(bests):.2f}x by best runs "
-        f"({len(pairs)} images)"
-    )
+    text = f"{_geomean(medians):.2f}x by medians, {_geomean(bests):.2f}x by best runs"
+    cpu = [(x["cpu_ms"], y["cpu_ms"]) for x, y in pairs if x.get("cpu_ms") and y.get("cpu_ms")]
+    if len(cpu) == len(pairs):  # sharp (node) reports no CPU time
+        by_cpu = [max(statistics.median(x), 1e-3) / max(statistics.median(y), 1e-3) for x, y in cpu]
+        text += f", {_geomean(by_cpu):.2f}x by CPU time"
+    return f"{text} ({len(pairs)} images)"
 
 
 def _fresh_rss(file: Path) -> int:
@@ -213,10 +265,89 @@ def _table(results: dict, files: list[Path], pixels: dict[str, int]) -> list[str
     return lines
 
 
-def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> str:
-    """Run every contender over the corpus (generated when None); return a markdown report."""
+def heif_files(paths: Sequence[Path]) -> list[Path]:
+    """The HEIC and AVIF files among `paths` (files, or folders read one level deep)."""
+    found = []
+    for path in paths:
+        for file in corpus_files(path) if path.is_dir() else [path]:
+            if sniff_type(file.read_bytes()[:64]) in ("heic", "avif"):
+                found.append(file)
+    return found
+
+
+def _summary(results: dict, groups: dict[str, list[str]]) -> list[str]:
+    """The ratio lines of the report, one per comparison, over the named groups of images."""
+    g = groups
+
+    def line(label: str, a: str, b: str, group: str) -> str:
+        return f"- {label}: {_ratio(results, a, b, g[group])}"
+
+    return [
+        line("engine / decode floor (Pillow draft 1/8), large JPEGs", "engine", _DRAFT, "large"),
+        "  " + line("baseline only", "engine", _DRAFT, "large_baseline"),
+        "  " + line("progressive only", "engine", _DRAFT, "large_progressive"),
+        line(
+            "engine / decode floor (djpeg -scale 1/8), large JPEGs",
+            "engine",
+            "floor_djpeg",
+            "large",
+        ),
+        line("engine / sharp idiomatic, large JPEGs", "engine", "sharp", "large"),
+        line("engine / sharp idiomatic, whole corpus", "engine", "sharp", "main"),
+        line("engine / naive Pillow, whole corpus", "engine", "pillow_naive", "main"),
+        line("engine / libheif decode floor (one thread), HEIC", "engine", "floor_libheif", "heic"),
+        line(
+            "engine / libavif decode floor (dav1d, one thread), AVIF",
+            "engine",
+            "floor_libavif",
+            "avif",
+        ),
+        line("engine / sharp idiomatic, AVIF", "engine", "sharp", "avif"),
+        "- the engine and its decode floor alternately in one process (outside load hits both):",
+        "  " + line("large JPEGs (Pillow draft)", "paired_engine", "paired_floor", "large"),
+        "  " + line("HEIC (libheif)", "paired_engine", "paired_floor", "heic"),
+        "  " + line("AVIF (libavif)", "paired_engine", "paired_floor", "avif"),
+        line("polyglot scan / engine, large JPEGs", "polyglot_scan", "engine", "large"),
+        line("polyglot scan / engine, whole corpus", "polyglot_scan", "engine", "main"),
+        line("polyglot scan / engine, HEIC and AVIF", "polyglot_scan", "engine", "heif"),
+    ]
+
+
+def _groups(
+    files: list[Path], extra: list[Path], sizes: dict[str, int], progressive: set[str]
+) -> dict[str, list[str]]:
+    """Which images each figure is over: the main corpus (without the HEIC/AVIF set added to
+    it), its large JPEGs, and every HEIC and AVIF."""
+    added = {f.name for f in extra}
+    main = [f.name for f in files if f.name not in added]
+    large = [n for n in main if sizes[n] >= LARGE_PIXELS and n.lower().endswith(".jpg")]
+    kinds = {f.name: sniff_type(f.read_bytes()[:64]) for f in files}
+    return {
+        "main": main,
+        "large": large,
+        "large_baseline": [n for n in large if n not in progressive],
+        "large_progressive": [n for n in large if n in progressive],
+        "heif": [n for n, kind in kinds.items() if kind in ("heic", "avif")],
+        "heic": [n for n, kind in kinds.items() if kind == "heic"],
+        "avif": [n for n, kind in kinds.items() if kind == "avif"],
+    }
+
+
+def run_bench(
+    corpus: Path | None,
+    repeat: int = 5,
+    out: Path | None = None,
+    heif: Sequence[Path] = (),
+    generated_heif: bool = False,
+) -> str:
+    """Run every contender over the corpus (generated when None) and a HEIC/AVIF set (`heif`,
+    plus seeded 12 MP photos when `generated_heif`); return a markdown report."""
     with tempfile.TemporaryDirectory(prefix="imgdrop-bench-") as tmp:
-        files = corpus_files(corpus) if corpus else generate_corpus(Path(tmp))
+        main_files = corpus_files(corpus) if corpus else generate_corpus(Path(tmp))
+        (Path(tmp) / "heif").mkdir()
+        made = generate_heif_corpus(Path(tmp) / "heif") if generated_heif else []
+        extra = made + heif_files(heif)
+        files = main_files + extra
         blobs = {f.name: f.read_bytes() for f in files}
         sizes = {name: pixel_count(data) for name, data in blobs.items()}
         progressive = {name for name, data in blobs.items() if is_progressive_jpeg(data)}
@@ -225,34 +356,27 @@ def run_bench(corpus: Path | None, repeat: int = 5, out: Path | None = None) -> 
         results = {n: _run_worker(n, files, repeat) for n in CONTENDERS}
         if shutil.which("node") and (REPO / "bench/node/node_modules/sharp").is_dir():
             results["sharp"] = _run_worker("sharp", files, repeat)
+        groups = _groups(files, extra, sizes, progressive)
+        paired = set(groups["large"] + groups["heic"] + groups["avif"])
+        rows = _run_worker("paired", [f for f in files if f.name in paired], repeat)
+        results["paired_engine"] = {f: r["engine"] for f, r in rows.items()}
+        results["paired_floor"] = {f: r["floor"] for f, r in rows.items()}
         unreadable = _unreadable(results)
         results = {n: {f: r for f, r in rows.items() if "ms" in r} for n, rows in results.items()}
-        one, two = _throughput(files, 1, repeat), _throughput(files, 2, repeat)
-        biggest = max(files, key=lambda f: sizes[f.name])
+        main_files = [f for f in files if f.name in groups["main"]]
+        one, two = _throughput(main_files, 1, repeat), _throughput(main_files, 2, repeat)
+        biggest = max(main_files, key=lambda f: sizes[f.name])
         rss = _fresh_rss(biggest)
-    large = [n for n, p in sizes.items() if p >= LARGE_PIXELS and n.lower().endswith(".jpg")]
-    large_baseline = [n for n in large if n not in progressive]
-    large_progressive = [n for n in large if n in progressive]
     checked = [r for r in rewrites if r is not None]
-    every = [f.name for f in files]
     lines = [
-        f"Corpus: {corpus or 'generated (seeded)'}, {len(files)} images; median of "
-        f"{repeat} runs after one warm-up; one core (CPU 0), libvips concurrency 1.",
+        f"Corpus: {corpus or 'generated (seeded)'}, {len(main_files)} images; HEIC/AVIF set: "
+        f"{len(extra)} images ({', '.join(f.name for f in extra)}); median of {repeat} runs "
+        "after one warm-up; one core (CPU 0), libvips concurrency 1.",
         "",
         *_table(results, files, sizes),
         "",
-        f"- engine / decode floor (Pillow draft 1/8), large JPEGs: "
-        f"{_ratio(results, 'engine', 'floor_pillow_draft', large)}",
-        f"  - baseline only: {_ratio(results, 'engine', 'floor_pillow_draft', large_baseline)}",
-        f"  - progressive only: "
-        f"{_ratio(results, 'engine', 'floor_pillow_draft', large_progressive)}",
-        f"- engine / decode floor (djpeg -scale 1/8), large JPEGs: "
-        f"{_ratio(results, 'engine', 'floor_djpeg', large)}",
-        f"- engine / sharp idiomatic, large JPEGs: {_ratio(results, 'engine', 'sharp', large)}",
-        f"- engine / sharp idiomatic, whole corpus: {_ratio(results, 'engine', 'sharp', every)}",
-        f"- engine / naive Pillow, whole corpus: "
-        f"{_ratio(results, 'engine', 'pillow_naive', every)}",
-        f"- engine throughput: {one:.1f} images/s on one core, {two:.1f} on two "
+        *_summary(results, groups),
+        f"- engine throughput (main corpus): {one:.1f} images/s on one core, {two:.1f} on two "
         f"processes/cores = {two / one:.2f}x",
         f"- engine peak RSS in a fresh process for {biggest.name}: {rss / 2**20:.0f} MB",
         f"- progressive JPEGs rewritten for 1/8-scale decoding (jpeg_scans): {len(checked)}; "
@@ -294,6 +418,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m imgdrop.bench", description=__doc__)
     parser.add_argument("--corpus", type=Path, help="directory of images (default: generated)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per image")
+    parser.add_argument(
+        "--heif",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="more HEIC/AVIF files or folders to time against their decode floors",
+    )
+    parser.add_argument(
+        "--no-generated-heif",
+        action="store_true",
+        help="do not add seeded 12 MP HEIC/AVIF photos (they take ~30 s to encode)",
+    )
     parser.add_argument("--out", type=Path, help="also write the report here")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the soak test")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -308,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(soak(args.corpus, args.soak))
     else:
-        print(run_bench(args.corpus, args.repeat, args.out))
+        print(run_bench(args.corpus, args.repeat, args.out, args.heif, not args.no_generated_heif))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""What `imgdrop.bench` times: the engine, naive Pillow, the JPEG decode floor; and its corpus.
+"""What `imgdrop.bench` times: the engine, naive Pillow, the decode floors, the polyglot scan;
+and its corpus.
 
-Each contender takes the original bytes and returns the bytes of thumbnails it wrote (0 for the
-decode floor, which writes none), or None when it does not apply to that image.
+Each contender takes the original bytes and returns the bytes of thumbnails it wrote (0 for a
+decode floor or the scan, which write none), or None when it does not apply to that image.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 import pillow_heif
 import pyvips
 from PIL import Image, ImageOps
+from PIL import _avif as pillow_libavif  # Pillow's libavif binding, the one the engine uses
 
 from imgdrop.engine.jpeg_scans import for_eighth_scale
 from imgdrop.engine.pipeline import make_thumbnails
-from imgdrop.engine.sniff import sniff_type
+from imgdrop.engine.sniff import has_appended_markup, has_embedded_markup, sniff_type
 
 WIDTHS = (400, 200)
 pillow_heif.register_heif_opener()  # so naive Pillow can open HEIC, as a Pillow user would
@@ -72,11 +74,44 @@ def floor_djpeg(data: bytes) -> int | None:
     return 0
 
 
+def floor_libheif(data: bytes) -> int | None:
+    """HEIC only: libheif (libde265) decodes the primary image, full size, to an 8-bit RGB
+    buffer, one decode thread; no resize, no encode."""
+    if sniff_type(data) != "heic":
+        return None
+    pillow_heif.options.DECODE_THREADS = 1
+    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+    _ = heif[heif.primary_index].data  # the decode runs here
+    return 0
+
+
+def floor_libavif(data: bytes) -> int | None:
+    """AVIF only: libavif (dav1d, the engine's decoder stack) decodes the first frame, full
+    size, and converts it to one RGB(A) buffer, one thread; no resize, no encode."""
+    if sniff_type(data) != "avif":
+        return None
+    pillow_libavif.AvifDecoder(data, "auto", 1).get_frame(0)
+    return 0
+
+
+def polyglot_scan(data: bytes) -> int | None:
+    """The engine's image/HTML polyglot checks alone (the end-marker tail and the whole file)."""
+    fmt = sniff_type(data)
+    if fmt is None:
+        return None
+    has_appended_markup(data, fmt)
+    has_embedded_markup(data)
+    return 0
+
+
 CONTENDERS: dict[str, Callable[[bytes], int | None]] = {
     "engine": engine,
     "pillow_naive": pillow_naive,
     "floor_pillow_draft": floor_pillow_draft,
     "floor_djpeg": floor_djpeg,
+    "floor_libheif": floor_libheif,
+    "floor_libavif": floor_libavif,
+    "polyglot_scan": polyglot_scan,
 }
 
 
@@ -120,13 +155,13 @@ def corpus_files(folder: Path) -> list[Path]:
     )
 
 
-def _photo(width: int, height: int, seed: int) -> pyvips.Image:
+def _photo(width: int, height: int, seed: int, grain: float = 12) -> pyvips.Image:
     """A photo-like seeded image: smooth colour fields plus fine grain."""
     fields = pyvips.Image.gaussnoise(
         width // 64 + 2, height // 64 + 2, sigma=60, mean=128, seed=seed
     )
     fields = fields.bandjoin([fields.rot180(), fields.fliphor()]).resize(64, kernel="cubic")
-    grain = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0, seed=seed + 1)
+    grain = pyvips.Image.gaussnoise(width, height, sigma=grain, mean=0, seed=seed + 1)
     image = (fields.crop(0, 0, width, height) + grain).cast("uchar")
     return image.copy(interpretation="srgb")
 
@@ -137,11 +172,34 @@ def _oriented(image: pyvips.Image, orientation: int) -> pyvips.Image:
     return image
 
 
-def _heic(image: pyvips.Image) -> bytes:
+def _heic(image: pyvips.Image, quality: int = 80, **enc_params: str) -> bytes:
     pil = Image.frombytes("RGB", (image.width, image.height), image.write_to_memory())
     buf = io.BytesIO()
-    pillow_heif.from_pillow(pil).save(buf, format="HEIF", quality=80)
+    pillow_heif.from_pillow(pil).save(buf, format="HEIF", quality=quality, enc_params=enc_params)
     return buf.getvalue()
+
+
+def _avif(image: pyvips.Image, **params: object) -> bytes:
+    pil = Image.frombytes("RGB", (image.width, image.height), image.write_to_memory())
+    buf = io.BytesIO()
+    pil.save(buf, "AVIF", quality=60, speed=8, **params)
+    return buf.getvalue()
+
+
+def generate_heif_corpus(folder: Path) -> list[Path]:
+    """Write seeded phone-sized (12 MP) HEIC and AVIF photos into `folder`: what the engine is
+    timed on against the libheif and libavif decode floors."""
+    photo = _photo(4032, 3024, 31, grain=3)
+    made = {
+        # x265's default preset takes ~2 minutes for 12 MP here; ultrafast ~13 s.
+        "gen-12mp.heic": _heic(photo, quality=50, preset="ultrafast"),
+        "gen-12mp-420.avif": _avif(photo),
+        "gen-12mp-444.avif": _avif(photo, subsampling="4:4:4"),
+        "gen-portrait-6mp.avif": _avif(_photo(2000, 3000, 32, grain=3)),
+    }
+    for name, data in made.items():
+        (folder / name).write_bytes(data)
+    return sorted(folder / name for name in made)
 
 
 def generate_corpus(folder: Path) -> list[Path]:

@@ -148,7 +148,7 @@ def _uncovered_transparent(image: pyvips.Image, header: Header) -> pyvips.Image:
 def _decoded_source(data: bytes, fmt: str, header: Header, width: int) -> pyvips.Image | None:
     """The upright, full- or DCT-scaled image from a decoder other than thumbnail_buffer."""
     if fmt == "heic":
-        return heif.decode_heic(data, header)
+        return heif.decode_heic(data, header, width)
     if fmt == "avif" and not header.libheif:
         return heif.decode_avif(data, header, width)
     if fmt == "jpeg":

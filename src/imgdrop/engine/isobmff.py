@@ -86,6 +86,7 @@ def check_container(data: bytes) -> None:
     meta = _find(data, 0, len(data), (b"meta",))
     if meta is None:
         raise InvalidImage("the HEIF/AVIF file has no 'meta' box: it is not a still image")
+    _check_grids(data, meta)
     iloc = _find(data, meta.start + 4, meta.end, (b"iloc",))
     if iloc is not None:
         for item, last_byte in _iloc_extents(data[iloc.start : iloc.end]):
@@ -94,6 +95,42 @@ def check_container(data: bytes) -> None:
                     f"the file is cut short: image item {item} needs bytes up to "
                     f"{last_byte:,}, the file has {len(data):,}"
                 )
+
+
+def _check_grids(data: bytes, meta: Box) -> None:
+    """Refuse a grid that uses one tile twice: libheif would draw the repeat where the missing
+    tile belongs (libavif refuses it as an invalid grid)."""
+    grids = {item for item, kind in _item_types(data, meta) if kind == b"grid"}
+    iref = _find(data, meta.start + 4, meta.end, (b"iref",))
+    if not grids or iref is None:
+        return
+    wide = 4 if data[iref.start] == 1 else 2  # iref version 1 has 32-bit item ids
+    for ref in _boxes(data, iref.start + 4, iref.end):
+        if ref.type != b"dimg":
+            continue
+        payload = data[ref.start : ref.end]
+        item, pos = _uint(payload, 0, wide)
+        count, pos = _uint(payload, pos, 2)
+        tiles = [_uint(payload, pos + i * wide, wide)[0] for i in range(count)]
+        if item in grids and len(set(tiles)) != len(tiles):
+            raise InvalidImage(
+                f"the file is corrupt: its image grid (item {item}) uses the same tile more "
+                "than once"
+            )
+
+
+def _item_types(data: bytes, meta: Box) -> Iterator[tuple[int, bytes]]:
+    """(item id, item type) of every `infe` entry (versions 2 and 3) in meta/iinf."""
+    iinf = _find(data, meta.start + 4, meta.end, (b"iinf",))
+    if iinf is None:
+        return
+    skip = 4 + (2 if data[iinf.start] == 0 else 4)  # FullBox header, then the entry count
+    for infe in _boxes(data, iinf.start + skip, iinf.end):
+        version, p = data[infe.start], infe.start + 4
+        wide = 4 if version == 3 else 2
+        if infe.type != b"infe" or version < 2 or infe.end - p < wide + 6:
+            continue
+        yield int.from_bytes(data[p : p + wide], "big"), data[p + wide + 2 : p + wide + 6]
 
 
 def _iloc_extents(box: bytes) -> Iterator[tuple[int, int]]:
