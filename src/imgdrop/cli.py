@@ -200,14 +200,22 @@ def bench(
     out: Annotated[
         Path | None, typer.Option(help="Also write the Markdown report here", metavar="FILE")
     ] = None,
+    heif: Annotated[
+        list[Path] | None,
+        typer.Option(help="A HEIC/AVIF file for the HEIF rows (repeatable)", metavar="FILE"),
+    ] = None,
+    generated_heif: Annotated[
+        bool, typer.Option(help="Add seeded 12 MP HEIC and AVIF photos (about 30 s to make)")
+    ] = True,
 ) -> None:
-    """Benchmark the engine against naive Pillow, the decode floor and sharp.
+    """Benchmark the engine against naive Pillow, the decode floors (djpeg, Pillow draft,
+    libheif, libavif) and sharp.
 
     Example: imgdrop bench --corpus ~/Pictures --repeat 3
     """
     from imgdrop.bench import run_bench
 
-    typer.echo(run_bench(corpus, repeat, out))
+    typer.echo(run_bench(corpus, repeat, out, heif or (), generated_heif))
 
 
 @app.command()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image
 
 from tests.conftest import ApiUser, ServerProcess, make_jpeg, make_png
@@ -167,7 +168,15 @@ def test_bench_reports_every_contender_on_a_small_corpus(tmp_path: Path) -> None
     (corpus / "logo.png").write_bytes(make_png(150, 100))
     (corpus / "notes.txt").write_text("not an image, so not in the corpus")
     report_file = tmp_path / "report.md"
-    result = imgdrop("bench", "--corpus", str(corpus), "--repeat", "1", "--out", str(report_file))
+    photo = Image.effect_noise((640, 480), 40).convert("RGB")
+    pillow_heif.from_pillow(photo).save(tmp_path / "small.heic", quality=60)
+    photo.save(tmp_path / "small.avif", quality=60)  # Pillow's libavif encoder
+    result = imgdrop(
+        "bench",
+        *("--corpus", str(corpus), "--repeat", "1", "--out", str(report_file)),
+        *("--heif", str(tmp_path / "small.heic"), "--heif", str(tmp_path / "small.avif")),
+        "--no-generated-heif",
+    )
     assert result.returncode == 0, result.stderr
     report = report_file.read_text()
     assert report in result.stdout
@@ -178,6 +187,9 @@ def test_bench_reports_every_contender_on_a_small_corpus(tmp_path: Path) -> None
     assert "images/s on one core" in report
     assert "rewritten for 1/8-scale decoding (jpeg_scans): 1; " in report
     assert "identical to decoding the whole file: 1 of 1" in report
+    for row in ("engine / libheif decode floor", "engine / libavif decode floor"):
+        assert row in report, report
+    assert "| small.heic |" in report and "| small.avif |" in report
 
 
 def test_bad_settings_are_one_line_not_a_traceback_in_every_command(tmp_path: Path) -> None:
@@ -206,7 +218,11 @@ def test_bench_without_djpeg_reports_it_missing_instead_of_crashing(tmp_path: Pa
     taskset = shutil.which("taskset")
     assert taskset, "taskset (util-linux) is part of every Debian install"
     (bin_dir / "taskset").symlink_to(taskset)
-    result = imgdrop("bench", "--corpus", str(corpus), "--repeat", "1", env={"PATH": str(bin_dir)})
+    result = imgdrop(
+        "bench",
+        *("--corpus", str(corpus), "--repeat", "1", "--no-generated-heif"),
+        env={"PATH": str(bin_dir)},
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "| floor_djpeg | not run: djpeg not found" in result.stdout
