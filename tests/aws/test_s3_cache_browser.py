@@ -12,7 +12,7 @@ from awsstack import AwsStack, make_jpeg
 from playwright.sync_api import Page
 from test_http_api_aws import api  # noqa: F401  # the uvicorn fixture, AWS mode
 from tests.browser.helpers import PASSWORD, wait_thumbnail_loaded
-from tests.browser.test_gallery_basics_browser import thumbnail_bytes_during
+from tests.browser.test_gallery_basics_browser import thumbnail_bytes_during, without_cache
 
 from imgdrop import aws_lambda
 from imgdrop.core.links import link_window
@@ -85,12 +85,6 @@ def test_reload_serves_s3_thumbnails_from_the_browser_cache(
     assert count >= 3, "the reload asked for no thumbnail at all"
     assert downloaded == 0, f"{downloaded} thumbnail bytes downloaded again on reload"
 
-    def hard_reload() -> None:  # the check can fail: with the cache off they are downloaded
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        reload_and_wait()
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
-
-    _, uncached = thumbnail_bytes_during(page, hard_reload)
+    # The check can fail: with the cache off they are downloaded.
+    _, uncached = thumbnail_bytes_during(page, lambda: without_cache(page, reload_and_wait))
     assert uncached > 0

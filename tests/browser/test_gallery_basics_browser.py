@@ -4,6 +4,7 @@ remove-all, clamped reasons, and a reload that downloads no thumbnail again."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,15 @@ def accept_all(page: Page) -> list[str]:
 
     page.on("dialog", accept)
     return messages
+
+
+def without_cache(page: Page, action: Callable[[], None]) -> None:
+    """Run `action` with the browser cache disabled (CDP), then enable it again."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    action()
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
 
 
 def test_count_filter_remove_failed_and_bulk_delete(
@@ -140,12 +150,5 @@ def test_reload_downloads_no_thumbnail_again(page: Page, server_url: str, tmp_pa
     assert downloaded == 0, f"{downloaded} thumbnail bytes downloaded again on reload"
 
     # The check can fail: with the cache bypassed the same reload downloads them.
-    def hard_reload() -> None:
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        reload_and_wait()
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
-
-    _, uncached = thumbnail_bytes_during(page, hard_reload)
+    _, uncached = thumbnail_bytes_during(page, lambda: without_cache(page, reload_and_wait))
     assert uncached > 1000
