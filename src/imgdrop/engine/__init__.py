@@ -6,8 +6,10 @@ The pipeline, in order (one module per stage):
 2. `limits`      guards before any decoder runs: bytes, type, pixels and frames (`Limits`);
    `probe`       the header (size, frames, orientation, colour) read without decoding pixels;
 3. `decode`      one decode, shrinking on load to the largest width (libvips; Pillow's
-                 libjpeg-turbo for JPEG, pillow-heif for HEIC);
+                 libjpeg-turbo for JPEG, pillow-heif for HEIC, libavif for AVIF: `heif`);
    `jpeg_scans`  a progressive JPEG rewritten without the scans a 1/8-scale decode never reads;
+   `isobmff`     HEIF/AVIF container checks (truncation, grids, transforms) before a decoder;
+   `libavif`     an AVIF's YUV planes scaled down before their conversion to RGB;
 4. `colour`      to 8-bit sRGB (ICC profiles);
 5. `encode`      Lanczos resize to each width and encode without metadata;
 6. `placeholder` a ThumbHash of the largest thumbnail.

@@ -165,7 +165,8 @@ def decode_largest(
         if header.from_preview:  # a preview is just under `width` at most: scale it to fit
             target = min(width, header.display_width)
             source = source.resize(target / source.width) if source.width != target else source
-        image, had_profile = embedded_to_srgb(resize_to_width(source, width))  # it is upright
+        aspect = (header.display_width, header.display_height)  # the source's sides are rounded
+        image, had_profile = embedded_to_srgb(resize_to_width(source, width, aspect))
     elif fmt == "jpeg" and header.cmyk:
         image, had_profile = _cmyk_jpeg(data, header, width), header.icc_profile
     else:

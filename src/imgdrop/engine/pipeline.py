@@ -39,8 +39,9 @@ def _render(data: bytes, fmt: str, header: Header, widths: Sequence[int]) -> Thu
     largest, notes = decode_largest(data, fmt, header, max(widths))
     out_fmt = fmt if fmt in _SAME_FORMAT_OUT else "jpeg"
     made: dict[int, Thumbnail] = {}
+    aspect = (header.display_width, header.display_height)  # not the rounded sides of `largest`
     for width in sorted(set(widths), reverse=True):
-        image = resize_to_width(largest, width)
+        image = resize_to_width(largest, width, aspect)
         made[width] = Thumbnail(
             image.width,
             image.height,

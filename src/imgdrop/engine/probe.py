@@ -57,6 +57,7 @@ class Header:
     first_frame: tuple[int, int, int, int] | None = None  # GIF: left, top, width, height
     lossless: bool = False  # WebP stored losslessly (VP8L)
     libheif: bool = False  # AVIF that libavif cannot parse: libvips' libheif loader reads it
+    alpha: bool = False  # AVIF: an alpha plane is present (libavif)
 
     @property
     def display_width(self) -> int:
