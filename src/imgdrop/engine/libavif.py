@@ -13,8 +13,9 @@ decoder settings (its thread count; clean-aperture and pixi strictness off). cty
 layout of two public structs, and libavif only promises their fields in order: so at first
 use the layout is checked against what `avifDecoderCreate` and `avifRGBImageSetDefaults`
 must write there (their documented defaults), and each conversion checks the row size it is
-given. If anything differs — another libavif major version, a Pillow without a shared
-libavif — `available()` is False and the engine decodes through Pillow's binding, as before.
+given. If anything differs — another libavif major version, one built without libyuv, a
+Pillow without a shared libavif — `available()` is False and the engine decodes through
+Pillow's binding, as before.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def _lib() -> ctypes.CDLL | None:
     lib.avifRGBImageAllocatePixels.argtypes = [_VP]
     lib.avifRGBImageFreePixels.argtypes = [_VP]
     lib.avifImageYUVToRGB.argtypes = [_VP, _VP]
-    if not lib.avifVersion().startswith(b"1."):
-        return None
+    lib.avifLibYUVVersion.restype = ctypes.c_uint
+    if not lib.avifVersion().startswith(b"1.") or not lib.avifLibYUVVersion():
+        return None  # avifImageScale is libyuv's: without it, it is "not implemented"
     decoder = lib.avifDecoderCreate()
     try:
         head = tuple((ctypes.c_uint32 * len(_DECODER_DEFAULTS)).from_address(decoder))
