@@ -17,11 +17,13 @@ from imgdrop.core.errors import TransientError
 from imgdrop.wiring import Runtime
 
 
-def upload(rt: Runtime, data: bytes, name: str = "My cat.jpg", user: str = "u1") -> Any:
+def upload(
+    rt: Runtime, data: bytes, name: str = "My cat.jpg", user: str = "u1", kind: str = "image/jpeg"
+) -> Any:
     """request_upload, then POST the bytes to the bucket with the presigned form."""
-    ticket = rt.images.request_upload(user, name, "image/jpeg", len(data))
+    ticket = rt.images.request_upload(user, name, kind, len(data))
     response = httpx.post(
-        ticket.form.url, data=ticket.form.fields, files={"file": (name, data, "image/jpeg")}
+        ticket.form.url, data=ticket.form.fields, files={"file": (name, data, kind)}
     )
     assert response.status_code == 204, response.text
     return ticket.item

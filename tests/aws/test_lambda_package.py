@@ -4,6 +4,7 @@ package under Python 3.13 against moto, read-only and without writing bytecode."
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from awsstack import DUMMY_ENV, AwsStack, make_jpeg
+from PIL import Image
 from test_lambda_handler import s3_event, upload
 
 from imgdrop import cold_start
@@ -25,6 +27,13 @@ from imgdrop.packaging import (
     package_size,
 )
 from imgdrop.wiring import build
+
+
+def make_avif(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(buf, "AVIF", speed=9)
+    return buf.getvalue()
+
 
 URL_EVENT = {
     "version": "2.0",
@@ -48,7 +57,9 @@ result = getattr(entry, sys.argv[2])(event, None)
 print(json.dumps({"file": entry.__file__, "version": sys.version_info[:2], "result": result,
                   "loaded": sorted(m for m in ("pyvips", "PIL", "pillow_heif", "fastapi",
                                                "pydantic", "mangum", "argon2")
-                                   if m in sys.modules)}))
+                                   if m in sys.modules),
+                  "avif_c_api": "imgdrop.engine.libavif" in sys.modules
+                                and sys.modules["imgdrop.engine.libavif"].available()}))
 """
 
 
@@ -143,6 +154,12 @@ def test_handlers_run_from_their_packages_under_python_313(
     assert thumb["result"] == {"processed": {item.originalKey: "done"}}
     assert "fastapi" not in thumb["loaded"] and "argon2" not in thumb["loaded"]
     assert rt.images.get_image("u1", item.imageId).status == "done"
+    # AVIF through libavif's C API (the engine's fast path) works from the package too.
+    avif = upload(rt, make_avif(900, 600), "dusk.avif", kind="image/avif")
+    thumb = run_handler(
+        packages["thumbnail"], "handler", s3_event(stack.bucket, avif.originalKey), env
+    )
+    assert thumb["result"] == {"processed": {avif.originalKey: "done"}} and thumb["avif_c_api"]
     web = run_handler(packages["web"], "web_handler", URL_EVENT, env)
     assert web["result"]["statusCode"] == 200
     assert not {"pyvips", "PIL", "pillow_heif"} & set(web["loaded"])
