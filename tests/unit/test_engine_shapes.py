@@ -1,6 +1,6 @@
 """Each failure shape the peer suites found, made here in code (new files nobody has seen).
 
-Truncated HEIC/AVIF at any cut, broken HEIC grids, nclx colour without ICC, animated AVIF,
+Truncated HEIC/AVIF at any cut, broken HEIC and AVIF grids, nclx colour without ICC, animated AVIF,
 GIF/WebP first frames smaller than the canvas, CMYK without a profile, lossless WebP, a HEIC
 over the decode budget, and JPEGs with too many scans. Sizes, cut points and colours vary.
 """
