@@ -1,6 +1,6 @@
 """Each failure shape the peer suites found, made here in code (new files nobody has seen).
 
-Truncated HEIC/AVIF at any cut, broken HEIC grids, nclx colour without ICC, animated AVIF,
+Truncated HEIC/AVIF at any cut, broken HEIC and AVIF grids, nclx colour without ICC, animated AVIF,
 GIF/WebP first frames smaller than the canvas, CMYK without a profile, lossless WebP, a HEIC
 over the decode budget, and JPEGs with too many scans. Sizes, cut points and colours vary.
 """
@@ -8,6 +8,7 @@ over the decode budget, and JPEGs with too many scans. Sizes, cut points and col
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import struct
 from functools import cache
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pillow_heif
 import pytest
-from hypothesis import given
+import pyvips
+from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 from tests.fuzzing import fuzz_settings
+from tests.isobmff_write import Tile, av1_tiles, avif_grid, grid_file
 from tests.unit.test_engine_bombs import run_isolated, scan_bomb
 
 from imgdrop.core.errors import InvalidImage, TooLarge
@@ -75,11 +78,19 @@ def seeds() -> dict[str, bytes]:
 # -- truncation and broken grids -------------------------------------------------------------
 
 
-@fuzz_settings(max_examples=80)
-@given(kind=st.sampled_from(["heic", "avif", "heic grid"]), fraction=st.floats(0.02, 0.999))
+KINDS = ["heic", "avif", "heic grid", "avif grid", "avif grid, mdat to the end"]
+
+
+@fuzz_settings(max_examples=100)
+@given(kind=st.sampled_from(KINDS), fraction=st.floats(0.02, 0.999))
+@example(kind="avif grid", fraction=0.7)  # the peer suites' trunc70_sofa_grid1x5_420.avif
 def test_heic_and_avif_cut_anywhere_are_refused_with_a_reason(kind: str, fraction: float) -> None:
     # A grid is the dangerous case: libheif draws the tiles a cut file lacks in solid green.
-    data = heic_grid() if kind == "heic grid" else seeds()[kind]
+    data = {
+        "heic grid": heic_grid,
+        "avif grid": lambda: avif_grid_of(5, 1),
+        "avif grid, mdat to the end": lambda: mdat_to_the_end(avif_grid_of(5, 1)),
+    }.get(kind, lambda: seeds()[kind])()
     cut = max(1, min(len(data) - 1, int(len(data) * fraction)))
     with pytest.raises(InvalidImage) as caught:  # never thumbnails of half a picture
         make_thumbnails(data[:cut])
@@ -139,6 +150,116 @@ def _grid_descriptor(data: bytes) -> int:
         ):
             return at
     raise AssertionError("no 2x2 128x128 ImageGrid found")
+
+
+# The same shapes in AVIF, whose grids no library here writes: tests/isobmff_write.py builds
+# them from distinct AV1 tiles. "1x5" is five strips stacked, as libavif's sofa_grid1x5_420.
+AVIF_GRIDS = {"2x2": (2, 2), "1x5": (5, 1)}  # (rows, columns)
+
+
+def grid_picture(rows: int) -> Image.Image:
+    """128 px wide, 64 px per row: 64 x 64 tiles for 2x2, 128 x 64 strips for 1x5."""
+    return textured(128, 64 * rows, seed=rows)
+
+
+@cache
+def avif_grid_of(rows: int, cols: int) -> bytes:
+    return avif_grid(grid_picture(rows), rows, cols)
+
+
+@cache
+def avif_tiles_of(rows: int, cols: int) -> list[Tile]:
+    return av1_tiles(grid_picture(rows), rows, cols)
+
+
+def mdat_to_the_end(data: bytes) -> bytes:
+    """`data` with its last `mdat` box sized 0 ("to the end of the file"): a cut inside it no
+    longer shows in the box sizes, only in the item locations."""
+    at = data.rindex(b"mdat") - 4
+    return data[:at] + bytes(4) + data[at + 4 :]
+
+
+def cut(image: Image.Image, rows: int, cols: int) -> list[np.ndarray]:
+    """The tiles of `image`, row by row."""
+    a = np.asarray(image.convert("RGB"), dtype=int)
+    th, tw = a.shape[0] // rows, a.shape[1] // cols
+    return [
+        a[r * th : (r + 1) * th, c * tw : (c + 1) * tw] for r in range(rows) for c in range(cols)
+    ]
+
+
+def tile_diffs(out: Image.Image, want: Image.Image, rows: int, cols: int) -> list[float]:
+    """Mean absolute difference of each tile of `out` from the same tile of `want`."""
+    pairs = zip(cut(out, rows, cols), cut(want, rows, cols), strict=True)
+    return [float(np.abs(a - b).mean()) for a, b in pairs]
+
+
+@pytest.mark.parametrize("shape", AVIF_GRIDS)
+def test_the_generated_avif_grid_is_one_libavif_and_libheif_decode_whole(shape: str) -> None:
+    rows, cols = AVIF_GRIDS[shape]
+    data, want = avif_grid_of(rows, cols), grid_picture(rows)
+    tiles = _dimg(data)[1]
+    assert len(set(tiles)) == len(tiles) == rows * cols  # distinct tiles, none repeated
+    with Image.open(io.BytesIO(data), formats=["AVIF"]) as by_libavif:
+        assert max(tile_diffs(by_libavif, want, rows, cols)) < 4
+    by_libheif = pyvips.Image.new_from_buffer(data, "")
+    assert by_libheif.get("heif-compression") == "av1"
+    libheif = Image.fromarray(by_libheif.numpy()[..., :3])
+    assert max(tile_diffs(libheif, want, rows, cols)) < 4
+
+
+@pytest.mark.parametrize("shape", AVIF_GRIDS)
+def test_a_real_avif_grid_decodes_whole(shape: str) -> None:
+    rows, cols = AVIF_GRIDS[shape]
+    want = grid_picture(rows)
+    parts = cut(want, rows, cols)
+    # Each tile is far (> 8) from every other, so one drawn as another (a repeated strip)
+    # fails the check below, as would one left green.
+    assert min(np.abs(a - b).mean() for a, b in itertools.combinations(parts, 2)) > 8
+    out = thumb(make_thumbnails(avif_grid_of(rows, cols), (want.width,)))
+    assert out.size == want.size
+    diffs = tile_diffs(out, want, rows, cols)
+    assert max(diffs) < 8, diffs
+
+
+@pytest.mark.parametrize(
+    ("shape", "refs"),
+    [
+        ("1x5", (0, 1, 2, 3, 3)),  # libavif's sofa_grid1x5_420_dimg_repeat: strip 4 twice
+        ("1x5", (0, 1, 2, 3, 0)),
+        ("1x5", (4, 1, 2, 3, 4)),
+        ("2x2", (0, 0, 2, 3)),
+        ("2x2", (0, 1, 2, 1)),
+        ("2x2", (0, 1, 0, 3)),
+    ],
+)
+def test_an_avif_grid_whose_tile_references_repeat_is_refused(
+    shape: str, refs: tuple[int, ...]
+) -> None:
+    rows, cols = AVIF_GRIDS[shape]
+    data = grid_file(avif_tiles_of(rows, cols), rows, cols, (128, 64 * rows), refs)
+    with pytest.raises(InvalidImage) as caught:
+        make_thumbnails(data)
+    assert readable(caught.value), caught.value
+
+
+@pytest.mark.parametrize(
+    ("shape", "rows", "refs"),
+    [
+        ("2x2", 3, None),  # 3 rows of 2 (192 px high) over four tiles: the last row has none
+        ("1x5", 6, None),  # a sixth strip that is not there
+        ("1x5", 5, (0, 1, 2, 3)),  # five strips declared, four named
+    ],
+)
+def test_an_avif_grid_with_fewer_tiles_than_it_declares_is_refused(
+    shape: str, rows: int, refs: tuple[int, ...] | None
+) -> None:
+    cols = AVIF_GRIDS[shape][1]
+    tiles = avif_tiles_of(*AVIF_GRIDS[shape])
+    data = grid_file(tiles, rows, cols, (128, 64 * rows), refs)
+    with pytest.raises(InvalidImage) as caught:
+        make_thumbnails(data)
+    assert readable(caught.value), caught.value
 
 
 # -- colour signalled by nclx code points, no ICC --------------------------------------------
