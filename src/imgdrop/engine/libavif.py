@@ -3,10 +3,11 @@
 AV1 has no reduced-size decode, so an AVIF's floor is libavif's full-size decode plus its
 conversion of the YUV planes to one RGB buffer (what Pillow's binding does). The engine needs
 1,200 px of a photo's 4032 (three times the 400 px thumbnail, for the Lanczos resize that
-follows), so here the first frame is decoded to YUV, its planes are scaled down first (`avifImageScale`: libyuv's box filter, as the engine's box shrink of the RGB did),
-and only the small result is converted to RGB. On a 12 MP photo that skips the full-size
-RGB conversion, Pillow's copy of it and the engine's own pass over it: below the decode floor
-instead of ~1.15x above it (docs/benchmarks.md, run H).
+follows), so here the first frame is decoded to YUV, its planes are scaled down first
+(`avifImageScale`: libyuv's box filter, as the engine's box shrink of the RGB did), and only
+the small result is converted to RGB. On a 12 MP photo that skips the full-size RGB
+conversion, Pillow's copy of it and the engine's own pass over it: at or below the decode
+floor instead of ~1.15x above it (docs/benchmarks.md, run H), in half the memory.
 
 The library is the one Pillow's AVIF plugin loaded (found in /proc/self/maps), with Pillow's
 decoder settings (its thread count; clean-aperture and pixi strictness off). ctypes needs the
