@@ -28,10 +28,13 @@ def resize_to_width(
     aspect_w, aspect_h = aspect or (image.width, image.height)
     height = max(1, round(aspect_h * width / aspect_w))
     scale, vscale = width / image.width, height / image.height
+    # gap=0: one Lanczos pass however large the reduction. libvips' default (gap 2) would
+    # box-shrink first when reducing 4x or more — from a full-size 12 MP HEIC decode that was
+    # both slower (35 vs 22 ms, one core) and softer (51 dB against this exact result).
     if image.hasalpha():  # premultiplied, so transparent pixels lend no colour to their edges
-        resized = image.premultiply().resize(scale, vscale=vscale).unpremultiply()
+        resized = image.premultiply().resize(scale, vscale=vscale, gap=0.0).unpremultiply()
         return resized.cast(image.format)
-    return image.resize(scale, vscale=vscale)
+    return image.resize(scale, vscale=vscale, gap=0.0)
 
 
 def encode(image: pyvips.Image, fmt: str, lossless: bool = False) -> bytes:
