@@ -171,3 +171,20 @@ def test_many_decodes_free_what_they_allocate() -> None:
 def resident_mb() -> float:
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.parametrize("padding", [0, 6, 1, 5])
+def test_libheif_rows_are_read_right_whatever_their_padding(padding: int) -> None:
+    # libheif pads rows to its alignment: by whole pixels the rows are cropped from a wider
+    # image, otherwise they go through bandfold; both must give the same pixels.
+    from imgdrop.engine.heif import _wrap
+
+    width, height = 7, 4
+    want = np.arange(width * height * 3, dtype=np.uint8).reshape(height, width, 3)
+    stride = width * 3 + padding
+    rows = np.zeros((height, stride), dtype=np.uint8)
+    rows[:, : width * 3] = want.reshape(height, width * 3)
+    image = _wrap(rows.tobytes(), (width, height), stride, "RGB")
+    got = np.ndarray(buffer=image.write_to_memory(), dtype=np.uint8, shape=(height, width, 3))
+    assert (image.width, image.height, image.bands) == (width, height, 3)
+    assert (got == want).all()
