@@ -1,7 +1,8 @@
-"""The AVIF decode through libavif's C API (`imgdrop.engine.libavif`): YUV planes scaled
-before the RGB conversion, with Pillow's binding as the fallback. Both must give the same
-thumbnails (sizes exactly, pixels closely), and the fallback must take over when the struct
-layout the module reads is not the one it checked."""
+"""The HEIF-family decoders (`imgdrop.engine.heif`): AVIF through libavif's C API
+(`imgdrop.engine.libavif`: YUV planes scaled before the RGB conversion, with Pillow's binding
+as the fallback; both must give the same thumbnails, sizes exactly and pixels closely, and the
+fallback must take over when the struct layout the module reads is not the one it checked),
+and libheif's rows as libvips images."""
 
 from __future__ import annotations
 
