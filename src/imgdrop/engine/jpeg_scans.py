@@ -141,14 +141,18 @@ def frame_size(data: bytes) -> tuple[int, int] | None:
     return sizes[0] if len(sizes) == 1 else None
 
 
+_SOS_MARKER = re.compile(b"\xff\xda")
+
+
 def count_scans(data: bytes, limit: int) -> int:
     """How many scans the JPEG's first image has (up to EOI), counting no further than `limit`+1.
 
-    A byte count of SOS markers is the fast path (1 ms for 5 MB); only when it says more than
-    `limit` are the segments walked, since an EXIF thumbnail or a gain map after EOI carries
-    scans of its own. A stream this cannot walk counts its markers.
+    A count of SOS markers in the bytes is the fast path; only when it says more than `limit`
+    are the segments walked, since an EXIF thumbnail or a gain map after EOI carries scans of
+    its own. A stream this cannot walk counts its markers. The count is a regular expression:
+    `bytes.count` is slow on JPEG data, where 0xFF is common (2.5 vs 1.5 ms for 2.3 MB).
     """
-    markers = data.count(b"\xff\xda")
+    markers = len(_SOS_MARKER.findall(data))
     if markers <= limit:
         return markers
     scans = 0
